@@ -1,0 +1,3 @@
+from biofeedback.cli import entry
+
+entry()

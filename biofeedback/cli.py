@@ -1,0 +1,71 @@
+"""Command-line entry point: ``biofeedback <command> ...``.
+
+The CLI is the one composition root: it builds sources, stores and apps and wires them
+together. Each command lives in ``biofeedback.commands.<name>`` with ``add_parser`` (cheap, no
+heavy imports) and ``run(args) -> int``; the module is imported only when the command runs
+so ``--help`` stays fast.
+
+Exit codes: 0 ok, 2 bad input (one-line message naming the file and problem), 1 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from biofeedback import __version__
+from biofeedback.commands import COMMANDS
+from biofeedback.errors import UserError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (all subcommands)."""
+    parser = argparse.ArgumentParser(
+        prog="biofeedback",
+        description="Local-first HRV biofeedback: BLE chest straps, live HRV, sessions, reports.",
+    )
+    parser.add_argument("--version", action="version", version=f"biofeedback {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        mod = importlib.import_module(f"biofeedback.commands.{module}_args")
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        mod.add_arguments(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not args.command:
+        parser.print_help()
+        return 2
+    module, _ = COMMANDS[args.command]
+    try:
+        mod = importlib.import_module(f"biofeedback.commands.{module}")
+        rc: int = mod.run(args)
+    except UserError as exc:
+        print(f"biofeedback {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"biofeedback {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    return rc
+
+
+def entry() -> None:  # pragma: no cover - thin wrapper for python -m
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    entry()

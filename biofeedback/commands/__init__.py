@@ -1,0 +1,12 @@
+"""CLI commands. ``COMMANDS`` maps a command to (module stem, one-line help).
+
+For a stem ``x``, ``biofeedback.commands.x_args`` defines ``add_arguments(parser)`` and must
+stay import-light; ``biofeedback.commands.x`` defines ``run(args) -> int``.
+"""
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("demo", "replay a bundled recording as a live strap (and dashboard)"),
+    "scan": ("scan", "list nearby heart-rate straps (service 0x180D)"),
+    "record": ("record", "stream a strap or a capture replay; record a guided session"),
+    "analyze": ("analyze", "HRV analysis of an RR file or capture"),
+}
