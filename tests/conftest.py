@@ -1,0 +1,24 @@
+"""Shared fixtures: paths to the repo, its recordings and the optional shared reference data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+RECORDINGS = REPO / "recordings"
+SHARED_REFERENCE = REPO.parent / "shared" / "reference"
+
+
+def reference_dir(name: str) -> Path:
+    """A folder of ../shared/reference, or skip the test when the checkout has none."""
+    p = SHARED_REFERENCE / name
+    if not p.is_dir():
+        pytest.skip(f"reference data {p} not present (only in the development workspace)")
+    return p
+
+
+@pytest.fixture
+def recordings_dir() -> Path:
+    return RECORDINGS
