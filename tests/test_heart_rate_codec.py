@@ -47,9 +47,7 @@ def test_rr_ms_is_exact_tick_conversion() -> None:
     assert m.rr_ms == (812 * 1000 / 1024,)
 
 
-@pytest.mark.parametrize(
-    ("flags", "n_rr"), list(itertools.product(range(32), range(4)))
-)
+@pytest.mark.parametrize(("flags", "n_rr"), list(itertools.product(range(32), range(4))))
 def test_every_flag_combination(flags: int, n_rr: int) -> None:
     wide = bool(flags & 0x01)
     hr = 0x1234 if wide else 0x5A

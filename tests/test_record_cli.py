@@ -33,7 +33,9 @@ def _small_capture(path: Path) -> Path:
     return path
 
 
-def test_replay_prints_frames_and_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_replay_prints_frames_and_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cap = _small_capture(tmp_path / "c.jsonl")
     assert main(["record", "--replay", str(cap), "--speed", "0"]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -46,7 +48,10 @@ def test_replay_prints_frames_and_summary(tmp_path: Path, capsys: pytest.Capture
 def test_capture_tee_reproduces_the_raw_traffic(tmp_path: Path) -> None:
     cap = _small_capture(tmp_path / "c.jsonl")
     out = tmp_path / "again.jsonl"
-    assert main(["record", "--replay", str(cap), "--speed", "0", "--quiet", "--capture", str(out)]) == 0
+    assert (
+        main(["record", "--replay", str(cap), "--speed", "0", "--quiet", "--capture", str(out)])
+        == 0
+    )
     a, b = read_capture(cap), read_capture(out)
     assert b.events == a.events
     assert b.header.origin.kind == "synthetic"
@@ -60,7 +65,9 @@ def test_capture_tee_reproduces_the_raw_traffic(tmp_path: Path) -> None:
         ('{"format": "biofeedback-capture", "version": 1}\n', "device.name"),
     ],
 )
-def test_bad_capture_is_one_line_and_exit_2(tmp_path: Path, content: str | None, message: str) -> None:
+def test_bad_capture_is_one_line_and_exit_2(
+    tmp_path: Path, content: str | None, message: str
+) -> None:
     p = tmp_path / "bad.jsonl"
     if content is not None:
         p.write_text(content)
