@@ -9,4 +9,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scan": ("scan", "list nearby heart-rate straps (service 0x180D)"),
     "record": ("record", "stream a strap or a capture replay; record a guided session"),
     "analyze": ("analyze", "HRV analysis of an RR file or capture"),
+    "compare": ("compare", "per-phase HRV, differences with confidence intervals, verdict"),
+    "import": ("import", "store an RR file (text, CSV, Kubios) or a capture as a session"),
+    "sessions": ("sessions", "list stored sessions"),
+    "session": ("session", "tag, rename, annotate or delete a stored session"),
 }

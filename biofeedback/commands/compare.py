@@ -1,0 +1,88 @@
+"""``biofeedback compare``: per-phase metrics, differences with CIs and a verdict."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+from pathlib import Path
+
+from biofeedback.compare import (
+    PHASE_KEYS,
+    MultiComparison,
+    SessionComparison,
+    compare_sessions,
+    comparison_to_json,
+)
+
+_HEAD = {
+    "MeanHR_bpm": "HR bpm",
+    "RMSSD_ms": "RMSSD ms",
+    "lnRMSSD": "lnRMSSD",
+    "SDNN_ms": "SDNN ms",
+    "HF_ms2": "HF ms²",
+    "LFHF": "LF/HF",
+    "StressIndex": "Stress",
+    "BreathingRate_per_min": "Breath/min",
+    "ArtifactRate_pct": "Artef %",
+}
+_DIGITS = {"lnRMSSD": 2, "LFHF": 2, "HF_ms2": 0}
+
+
+def _cell(key: str, v: float | None) -> str:
+    return "-" if v is None or not math.isfinite(v) else f"{v:.{_DIGITS.get(key, 1)}f}"
+
+
+def format_session(c: SessionComparison) -> str:
+    """A readable table of one session's comparison."""
+    when = dt.datetime.fromtimestamp(c.started_at).strftime("%Y-%m-%d %H:%M")
+    lines = [
+        f"Session {c.session_id}  {c.title or ''}  {when}  protocol {c.protocol}  ({c.status})"
+    ]
+    head = f"{'phase':<18s}{'kind':<10s}{'beats':>6s}" + "".join(
+        f"{_HEAD[k]:>11s}" for k in PHASE_KEYS
+    )
+    lines.append(head)
+    n_of_kind = {k.kind: sum(p.kind == k.kind for p in c.phases) for k in c.by_kind}
+    pooled = [k for k in c.by_kind if n_of_kind[k.kind] > 1]
+    for i, p in enumerate((*c.phases, *pooled)):
+        name = f"[all {p.kind}]" if i >= len(c.phases) else p.name
+        row = f"{name[:17]:<18s}{p.kind:<10s}{p.n_beats:>6d}" + "".join(
+            f"{_cell(k, p.metrics.get(k)):>11s}" for k in PHASE_KEYS
+        )
+        lines.append(row + ("" if p.reliable else "  unreliable"))
+    if c.differences:
+        lines.append("")
+        lines.append(f"{'difference':<20s}{'metric':<12s}{'estimate':>10s}{'95% CI':>22s}  windows")
+        for d in c.differences:
+            ci = "-" if d.ci_low is None else f"[{d.ci_low:+.2f}, {d.ci_high:+.2f}]"
+            est = "-" if d.estimate is None else f"{d.estimate:+.2f}"
+            tag = "  within noise" if d.within_noise else ""
+            lines.append(
+                f"{d.contrast:<20s}{d.metric:<12s}{est:>10s}{ci:>22s}  "
+                f"{d.n_windows_a}/{d.n_windows_b}{tag}"
+            )
+    lines.append("")
+    lines.extend(f"  {v}" for v in c.verdict)
+    return "\n".join(lines)
+
+
+def format_comparison(mc: MultiComparison) -> str:
+    """Every session's table, then the across-session summary."""
+    parts = [format_session(c) for c in mc.sessions]
+    parts.append("\n".join(mc.summary))
+    return "\n\n".join(parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    from biofeedback.store import SessionReader, default_db_path
+
+    path = Path(args.db) if args.db else default_db_path()
+    with SessionReader(path) as reader:
+        mc = compare_sessions(reader, args.sessions)
+    if args.json:
+        print(json.dumps(comparison_to_json(mc), indent=2, allow_nan=False))
+    else:
+        print(format_comparison(mc))
+    return 0

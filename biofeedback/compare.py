@@ -1,0 +1,572 @@
+"""Did my stress go down? Per-phase metrics, differences with uncertainty, and a verdict.
+
+For one session, every protocol phase gets the metrics users compare (mean HR, RMSSD,
+lnRMSSD, SDNN, HF, LF/HF, Stress Index, breathing rate, artefact rate), computed by
+:func:`biofeedback.hrv.analyze_rr` on that phase's beats (artefacts corrected per phase).
+
+Differences *practice − baseline* and *recovery − baseline* pool all phases of a kind (the
+self-compassion break has three practice steps). Their uncertainty comes from a percentile
+bootstrap over non-overlapping windows (``WINDOW_S`` = 30 s; 2000 resamples, fixed seed):
+each window gives one value of mean HR, RMSSD and lnRMSSD from its corrected NN intervals,
+windows are resampled with replacement within each phase group, and the 2.5/97.5 percentiles
+of the difference of means are the 95 % CI. A difference is called *within noise* when its
+CI contains zero, or when it is smaller than the user's smallest worthwhile change (once
+known). Windows of 30 s are a compromise: RMSSD is valid from ~30 s (Munoz et al. 2015,
+PLoS One 10:e0138921) and a 3-minute baseline still gives six windows; serial correlation
+between adjacent windows makes the CI somewhat optimistic (stated in the verdict's caveat).
+
+Breathing rate is the dominant spectral peak in 0.07-0.5 Hz (4.2-30 breaths/min) of the
+phase's PSD. Slow breathing raises RMSSD and moves respiratory power from HF into LF by
+itself (Task Force 1996; Shaffer & Ginsberg 2017), so when breathing rate changes by more
+than ``BREATHING_SHIFT_PER_MIN`` the verdict says so.
+
+Across sessions, the baseline phase's lnRMSSD is the resting marker. Once ≥
+``MIN_BASELINES`` baselines exist, a personal normal range in the style of HRV4Training
+(Altini & Plews 2021, Sensors 21:7932): the 60-day mean of daily baseline lnRMSSD ± 0.5 SD,
+against which the rolling 7-day mean is judged; the smallest worthwhile change is 0.5 × that
+SD (Plews et al. 2013, Sports Med 43:773-781; Buchheit 2014, Front Physiol 5:73).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from biofeedback.hrv._types import FloatArray, IntArray
+
+if TYPE_CHECKING:
+    from biofeedback.store import SessionReader
+
+WINDOW_S = 30.0
+N_BOOT = 2000
+BOOT_SEED = 20261125
+BREATHING_SHIFT_PER_MIN = 3.0
+ARTIFACT_LIMIT = 0.05
+MIN_BASELINES = 7
+
+#: Metrics shown per phase, in table order, with their units in the key.
+PHASE_KEYS: tuple[str, ...] = (
+    "MeanHR_bpm",
+    "RMSSD_ms",
+    "lnRMSSD",
+    "SDNN_ms",
+    "HF_ms2",
+    "LFHF",
+    "StressIndex",
+    "BreathingRate_per_min",
+    "ArtifactRate_pct",
+)
+#: Metrics whose phase differences get a bootstrap CI (computable on 30-s windows).
+DIFF_KEYS: tuple[str, ...] = ("MeanHR_bpm", "RMSSD_ms", "lnRMSSD")
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseMetrics:
+    """Metrics of one phase (or of all phases of one kind when ``name`` is the kind)."""
+
+    name: str
+    kind: str
+    start_s: float
+    end_s: float
+    n_beats: int
+    reliable: bool
+    metrics: dict[str, float | None]
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """``b − a`` for one metric, with a bootstrap 95 % CI over windows.
+
+    ``a_value``/``b_value`` are the phase-group metrics of the table; ``estimate`` and the CI
+    are computed on the pooled 30-s windows (they agree with ``b_value − a_value`` up to the
+    beats at window edges that are left out).
+    """
+
+    metric: str
+    contrast: str  # "practice-baseline" or "recovery-baseline"
+    a_value: float | None
+    b_value: float | None
+    estimate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n_windows_a: int
+    n_windows_b: int
+    within_noise: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SessionComparison:
+    """Everything ``compare`` says about one session."""
+
+    session_id: int
+    title: str
+    started_at: float
+    protocol: str
+    status: str
+    phases: tuple[PhaseMetrics, ...]
+    by_kind: tuple[PhaseMetrics, ...]
+    differences: tuple[Difference, ...]
+    verdict: tuple[str, ...]
+    quality_ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NormalRange:
+    """Personal resting-HRV band from the last 60 days of baselines (lnRMSSD, ln ms)."""
+
+    mean: float
+    low: float
+    high: float
+    swc: float
+    n_baselines: int
+    rolling7: float
+    status: str  # "within", "below" or "above"
+
+
+@dataclass(frozen=True, slots=True)
+class MultiComparison:
+    """Several sessions side by side plus the resting-HRV trend."""
+
+    sessions: tuple[SessionComparison, ...]
+    baseline_change_lnrmssd: float | None
+    normal_range: NormalRange | None
+    summary: tuple[str, ...] = field(default=())
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _breathing_rate(freq_hz: FloatArray, psd: FloatArray) -> float | None:
+    band = (freq_hz >= 0.07) & (freq_hz <= 0.5)
+    if not np.any(band) or not np.any(psd[band] > 0):
+        return None
+    return float(freq_hz[band][int(np.argmax(psd[band]))] * 60.0)
+
+
+def _window_sums(
+    nn_ms: FloatArray, t_s: FloatArray, seg: IntArray, window_s: float = WINDOW_S
+) -> FloatArray:
+    """Per non-overlapping window: [Σ successive-difference², n differences, Σ HR, n beats].
+
+    Windows with fewer than 10 beats or 5 within-segment differences are dropped. Keeping
+    sums (not per-window RMSSD) lets the bootstrap recompute the *pooled* phase statistic,
+    so the point estimate and its CI describe the same quantity.
+    """
+    rows: list[tuple[float, float, float, float]] = []
+    if nn_ms.size >= 10:
+        edges = np.arange(t_s[0], t_s[-1] + 1e-9, window_s)
+        idx = np.searchsorted(t_s, edges)
+        for a, b in itertools.pairwise(idx):
+            if b - a < 10:
+                continue
+            x, s = nn_ms[a:b], seg[a:b]
+            d = np.diff(x)[s[1:] == s[:-1]]
+            if d.size < 5:
+                continue
+            rows.append((float(d @ d), float(d.size), float(np.sum(60000.0 / x)), float(x.size)))
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 4)
+
+
+def _pooled(sums: FloatArray) -> dict[str, FloatArray]:
+    """Pooled mean HR, RMSSD and lnRMSSD from window sums; rows of ``sums`` may be 2-D
+    (one resample per row) or a single set of windows."""
+    tot = sums.sum(axis=-2)
+    rmssd = np.sqrt(tot[..., 0] / tot[..., 1])
+    return {"MeanHR_bpm": tot[..., 2] / tot[..., 3], "RMSSD_ms": rmssd, "lnRMSSD": np.log(rmssd)}
+
+
+def bootstrap_diff_ci(
+    a: FloatArray, b: FloatArray, *, n_boot: int = N_BOOT, seed: int = BOOT_SEED
+) -> dict[str, tuple[float, float, float]] | None:
+    """Point estimate and percentile 95 % CI of ``b − a`` for each of ``DIFF_KEYS``.
+
+    ``a`` and ``b`` are window sums from `_window_sums`; windows are resampled with
+    replacement within each group (a cluster bootstrap). ``None`` when either group has
+    fewer than 3 windows.
+    """
+    if a.shape[0] < 3 or b.shape[0] < 3:
+        return None
+    rng = np.random.default_rng(seed)
+    ra = a[rng.integers(0, a.shape[0], size=(n_boot, a.shape[0]))]
+    rb = b[rng.integers(0, b.shape[0], size=(n_boot, b.shape[0]))]
+    pa, pb, boot_a, boot_b = _pooled(a), _pooled(b), _pooled(ra), _pooled(rb)
+    out: dict[str, tuple[float, float, float]] = {}
+    for k in DIFF_KEYS:
+        lo, hi = np.percentile(boot_b[k] - boot_a[k], [2.5, 97.5])
+        out[k] = (float(pb[k] - pa[k]), float(lo), float(hi))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Analysed:
+    metrics: PhaseMetrics
+    windows: FloatArray
+
+
+def _analyse(name: str, kind: str, start_s: float, end_s: float, beats: Any) -> _Analysed:
+    from biofeedback.hrv import analyze_rr
+
+    rr = beats["rr_ms"].to_numpy(dtype=np.float64)
+    t = beats["t_s"].to_numpy(dtype=np.float64)
+    seg = beats["segment"].to_numpy(dtype=np.int64)
+    empty = np.zeros((0, 4))
+    if rr.size < 10:
+        blank: dict[str, float | None] = dict.fromkeys(PHASE_KEYS)
+        return _Analysed(
+            PhaseMetrics(
+                name, kind, start_s, end_s, int(rr.size), False, blank, ("too few beats",)
+            ),
+            empty,
+        )
+    res = analyze_rr(rr, t_s=t, segment=seg, source=name)
+    src = res.metrics if res.reliable else dict.fromkeys(res.metrics)
+    rmssd = src.get("RMSSD_ms")
+    breathing = None
+    if res.reliable and res.spectrum is not None:
+        breathing = _breathing_rate(res.spectrum.freq_hz, res.spectrum.psd_ms2_hz)
+    m: dict[str, float | None] = {
+        "MeanHR_bpm": src.get("MeanHR_bpm"),
+        "RMSSD_ms": rmssd,
+        "lnRMSSD": math.log(rmssd) if rmssd else None,
+        "SDNN_ms": src.get("SDNN_ms"),
+        "HF_ms2": src.get("HF_ms2"),
+        "LFHF": src.get("LFHF"),
+        "StressIndex": src.get("StressIndex"),
+        "BreathingRate_per_min": breathing,
+        "ArtifactRate_pct": 100.0 * res.artifacts.rate,
+    }
+    windows = _window_sums(res.nn_ms, res.nn_t_s, res.nn_segment) if res.reliable else empty
+    return _Analysed(
+        PhaseMetrics(name, kind, start_s, end_s, res.n_beats, res.reliable, m, res.warnings),
+        windows,
+    )
+
+
+def _fmt(v: float | None, nd: int = 1) -> str:
+    return "n/a" if v is None else f"{v:.{nd}f}"
+
+
+def _verdict(
+    by_kind: dict[str, _Analysed], diffs: list[Difference], swc_ln: float | None
+) -> tuple[list[str], bool]:
+    lines: list[str] = []
+    quality_ok = True
+    for kind, an in by_kind.items():
+        pm = an.metrics
+        rate = pm.metrics.get("ArtifactRate_pct")
+        if not pm.reliable:
+            quality_ok = False
+            why = "; ".join(w for w in pm.warnings if w.startswith("unreliable")) or "too short"
+            lines.append(f"Data quality too poor during {kind} for a verdict ({why}).")
+        elif rate is not None and rate > 100 * ARTIFACT_LIMIT:
+            quality_ok = False
+            lines.append(f"Data quality too poor during {kind}: {rate:.1f} % artefacts.")
+    if "baseline" not in by_kind:
+        lines.append("No baseline phase: nothing to compare against.")
+        return lines, quality_ok
+    base = by_kind["baseline"].metrics.metrics
+    for contrast in ("practice-baseline", "recovery-baseline"):
+        kind = contrast.split("-")[0]
+        if kind not in by_kind or not by_kind[kind].metrics.reliable:
+            continue
+        during = "during the practice" if kind == "practice" else "in recovery"
+        d = {x.metric: x for x in diffs if x.contrast == contrast}
+        ln, hr = d.get("lnRMSSD"), d.get("MeanHR_bpm")
+        if ln is not None and ln.estimate is not None:
+            pct = 100.0 * (math.exp(ln.estimate) - 1.0)
+            ci = (
+                f" (95 % CI {100 * (math.exp(ln.ci_low) - 1):+.0f} to "
+                f"{100 * (math.exp(ln.ci_high) - 1):+.0f} %)"
+                if ln.ci_low is not None and ln.ci_high is not None
+                else ""
+            )
+            if ln.within_noise:
+                lines.append(f"HRV (RMSSD) {during}: {pct:+.0f} %{ci}, within noise.")
+            else:
+                word = "rose" if ln.estimate > 0 else "fell"
+                meaning = (
+                    "consistent with calmer, more parasympathetic activity"
+                    if ln.estimate > 0
+                    else "consistent with more arousal"
+                )
+                lines.append(f"HRV (RMSSD) {word} {during}: {pct:+.0f} %{ci}, {meaning}.")
+        if hr is not None and hr.estimate is not None:
+            ci = (
+                f" (95 % CI {hr.ci_low:+.1f} to {hr.ci_high:+.1f})"
+                if hr.ci_low is not None and hr.ci_high is not None
+                else ""
+            )
+            state = (
+                "within noise" if hr.within_noise else ("lower" if hr.estimate < 0 else "higher")
+            )
+            lines.append(f"Heart rate {during}: {hr.estimate:+.1f} bpm{ci}, {state}.")
+        br_a = base.get("BreathingRate_per_min")
+        br_b = by_kind[kind].metrics.metrics.get("BreathingRate_per_min")
+        if br_a is not None and br_b is not None and abs(br_b - br_a) >= BREATHING_SHIFT_PER_MIN:
+            direction = "slowed" if br_b < br_a else "sped up"
+            lines.append(
+                f"Breathing {direction} from about {br_a:.0f} to {br_b:.0f} breaths/min "
+                f"{during}: a change this size moves RMSSD, HF and LF/HF by itself, so part or "
+                "all of the HRV change may be breathing rather than stress."
+            )
+    if swc_ln is not None:
+        lines.append(
+            f"Your smallest worthwhile change in resting lnRMSSD is {swc_ln:.3f} "
+            f"(≈ {100 * (math.exp(swc_ln) - 1):.0f} %); smaller changes count as noise."
+        )
+    lines.append(
+        "HRV is a proxy for stress physiology, not a diagnosis; CIs over 30-s windows "
+        "ignore serial correlation and may be somewhat narrow."
+    )
+    return lines, quality_ok
+
+
+# --------------------------------------------------------------------------- public
+
+
+def compare_session(
+    reader: SessionReader, session_id: int, *, swc_lnrmssd: float | None = None
+) -> SessionComparison:
+    """Per-phase metrics, practice/recovery vs baseline differences and a verdict.
+
+    Parameters
+    ----------
+    reader
+        The store's read path.
+    session_id
+        Session to analyse. Unknown ids raise the store's error (a `UserError`).
+    swc_lnrmssd
+        Personal smallest worthwhile change of lnRMSSD (ln ms); a difference smaller than
+        it is reported as within noise even when its CI excludes zero.
+    """
+    info = reader.session(session_id)
+    beats = reader.beats(session_id)
+    spans = reader.phases(session_id)
+    phases: list[PhaseMetrics] = []
+    kinds: dict[str, list[tuple[float, float]]] = {}
+    for sp in spans:
+        sel = beats[(beats["t_s"] >= sp.start_s) & (beats["t_s"] < sp.end_s)]
+        phases.append(_analyse(sp.name, sp.kind, sp.start_s, sp.end_s, sel).metrics)
+        kinds.setdefault(sp.kind, []).append((sp.start_s, sp.end_s))
+    if not spans and len(beats):
+        t = beats["t_s"].to_numpy()
+        phases.append(_analyse("whole", "session", float(t[0]), float(t[-1]), beats).metrics)
+    by_kind: dict[str, _Analysed] = {}
+    for kind in ("baseline", "practice", "recovery"):
+        if kind not in kinds:
+            continue
+        mask = np.zeros(len(beats), dtype=bool)
+        for a, b in kinds[kind]:
+            mask |= ((beats["t_s"] >= a) & (beats["t_s"] < b)).to_numpy()
+        sel = beats[mask]
+        # Non-adjacent spans of one kind must not be glued: offset their segment ids.
+        sel = sel.assign(segment=sel["segment"] * 1000 + _span_index(sel["t_s"], kinds[kind]))
+        start = min(a for a, _ in kinds[kind])
+        end = max(b for _, b in kinds[kind])
+        by_kind[kind] = _analyse(kind, kind, start, end, sel)
+    diffs: list[Difference] = []
+    if "baseline" in by_kind:
+        base = by_kind["baseline"]
+        for kind in ("practice", "recovery"):
+            if kind not in by_kind:
+                continue
+            other = by_kind[kind]
+            boot = bootstrap_diff_ci(base.windows, other.windows)
+            for key in DIFF_KEYS:
+                av, bv = base.metrics.metrics.get(key), other.metrics.metrics.get(key)
+                if boot is None:
+                    est, lo, hi = (None if av is None or bv is None else bv - av), None, None
+                else:
+                    est, lo, hi = boot[key]
+                noise = lo is None or hi is None or lo <= 0.0 <= hi
+                if key == "lnRMSSD" and swc_lnrmssd is not None and est is not None:
+                    noise = noise or abs(est) < swc_lnrmssd
+                diffs.append(
+                    Difference(
+                        key,
+                        f"{kind}-baseline",
+                        av,
+                        bv,
+                        est,
+                        lo,
+                        hi,
+                        int(base.windows.shape[0]),
+                        int(other.windows.shape[0]),
+                        noise,
+                    )
+                )
+    verdict, quality_ok = _verdict(by_kind, diffs, swc_lnrmssd)
+    return SessionComparison(
+        session_id=info.id,
+        title=info.title,
+        started_at=info.started_at,
+        protocol=info.protocol,
+        status=str(info.status),
+        phases=tuple(phases),
+        by_kind=tuple(a.metrics for a in by_kind.values()),
+        differences=tuple(diffs),
+        verdict=tuple(verdict),
+        quality_ok=quality_ok,
+    )
+
+
+def _span_index(t: Any, spans: list[tuple[float, float]]) -> Any:
+    out = np.zeros(len(t), dtype=np.int64)
+    tv = t.to_numpy()
+    for i, (a, b) in enumerate(spans):
+        out[(tv >= a) & (tv < b)] = i
+    return out
+
+
+def personal_normal_range(
+    baselines: Sequence[tuple[float, float]], *, now: float | None = None
+) -> NormalRange | None:
+    """HRV4Training-style band from ``(started_at unix s, lnRMSSD)`` baseline values.
+
+    Daily values are averaged per calendar day (UTC). The band is the 60-day mean ± 0.5 SD;
+    ``rolling7`` is the mean of the last 7 days with data. ``None`` with fewer than
+    ``MIN_BASELINES`` days.
+    """
+    if not baselines:
+        return None
+    now = max(t for t, _ in baselines) if now is None else now
+    by_day: dict[dt.date, list[float]] = {}
+    for t, v in baselines:
+        if now - t <= 60 * 86400 and math.isfinite(v):
+            by_day.setdefault(dt.datetime.fromtimestamp(t, dt.UTC).date(), []).append(v)
+    if len(by_day) < MIN_BASELINES:
+        return None
+    days = sorted(by_day)
+    daily = np.array([np.mean(by_day[d]) for d in days])
+    mean = float(daily.mean())
+    sd = float(daily.std(ddof=1))
+    swc = 0.5 * sd
+    last = days[-1]
+    recent = [np.mean(by_day[d]) for d in days if (last - d).days < 7]
+    r7 = float(np.mean(recent))
+    status = "below" if r7 < mean - swc else "above" if r7 > mean + swc else "within"
+    return NormalRange(mean, mean - swc, mean + swc, swc, len(days), r7, status)
+
+
+def baseline_history(reader: SessionReader) -> list[tuple[float, float]]:
+    """``(started_at, baseline lnRMSSD)`` for every session with a reliable baseline phase."""
+    out: list[tuple[float, float]] = []
+    for info in reader.list_sessions():
+        spans = [p for p in reader.phases(info.id) if p.kind == "baseline"]
+        if not spans:
+            continue
+        beats = reader.beats(info.id)
+        sp = spans[0]
+        sel = beats[(beats["t_s"] >= sp.start_s) & (beats["t_s"] < sp.end_s)]
+        an = _analyse(sp.name, "baseline", sp.start_s, sp.end_s, sel)
+        ln = an.metrics.metrics.get("lnRMSSD")
+        if an.metrics.reliable and ln is not None:
+            out.append((info.started_at, ln))
+    return out
+
+
+def compare_sessions(reader: SessionReader, session_ids: Sequence[int]) -> MultiComparison:
+    """Compare one or more sessions, with the personal normal range when it exists."""
+    history = baseline_history(reader)
+    normal = personal_normal_range(history)
+    swc = normal.swc if normal is not None else None
+    comps = tuple(compare_session(reader, sid, swc_lnrmssd=swc) for sid in session_ids)
+    ln_first = _baseline_ln(comps[0]) if comps else None
+    ln_last = _baseline_ln(comps[-1]) if comps else None
+    change = None
+    summary: list[str] = []
+    if len(comps) > 1 and ln_first is not None and ln_last is not None:
+        change = ln_last - ln_first
+        pct = 100.0 * (math.exp(change) - 1.0)
+        noise = swc is not None and abs(change) < swc
+        summary.append(
+            f"Resting (baseline) RMSSD changed {pct:+.0f} % from session {comps[0].session_id} "
+            f"to session {comps[-1].session_id}"
+            + (" (within your normal variation)." if noise else ".")
+        )
+    if normal is not None:
+        summary.append(
+            f"Personal normal range (60 days, {normal.n_baselines} days of baselines): "
+            f"RMSSD {math.exp(normal.low):.0f}-{math.exp(normal.high):.0f} ms; your 7-day "
+            f"average {math.exp(normal.rolling7):.0f} ms is {normal.status} it."
+        )
+    else:
+        summary.append(
+            f"A personal normal range needs baselines on ≥ {MIN_BASELINES} days "
+            f"(have {len({dt.datetime.fromtimestamp(t, dt.UTC).date() for t, _ in history})})."
+        )
+    return MultiComparison(comps, change, normal, tuple(summary))
+
+
+def _baseline_ln(c: SessionComparison) -> float | None:
+    for pm in c.by_kind:
+        if pm.kind == "baseline":
+            return pm.metrics.get("lnRMSSD")
+    return None
+
+
+def comparison_to_json(mc: MultiComparison) -> dict[str, Any]:
+    """The JSON object printed by ``compare --json`` (schema_version 1)."""
+
+    def pm(p: PhaseMetrics) -> dict[str, Any]:
+        return {
+            "name": p.name,
+            "kind": p.kind,
+            "start_s": p.start_s,
+            "end_s": p.end_s,
+            "n_beats": p.n_beats,
+            "reliable": p.reliable,
+            "metrics": dict(p.metrics),
+            "warnings": list(p.warnings),
+        }
+
+    return {
+        "schema_version": 1,
+        "sessions": [
+            {
+                "id": c.session_id,
+                "title": c.title,
+                "started_at": dt.datetime.fromtimestamp(c.started_at, dt.UTC).isoformat(),
+                "protocol": c.protocol,
+                "status": c.status,
+                "quality_ok": c.quality_ok,
+                "phases": [pm(p) for p in c.phases],
+                "by_kind": [pm(p) for p in c.by_kind],
+                "differences": [
+                    {
+                        "metric": d.metric,
+                        "contrast": d.contrast,
+                        "baseline": d.a_value,
+                        "other": d.b_value,
+                        "estimate": d.estimate,
+                        "ci95": None if d.ci_low is None else [d.ci_low, d.ci_high],
+                        "n_windows": [d.n_windows_a, d.n_windows_b],
+                        "within_noise": d.within_noise,
+                    }
+                    for d in c.differences
+                ],
+                "verdict": list(c.verdict),
+            }
+            for c in mc.sessions
+        ],
+        "baseline_change_lnRMSSD": mc.baseline_change_lnrmssd,
+        "normal_range": None
+        if mc.normal_range is None
+        else {
+            "lnRMSSD_mean": mc.normal_range.mean,
+            "lnRMSSD_low": mc.normal_range.low,
+            "lnRMSSD_high": mc.normal_range.high,
+            "swc_lnRMSSD": mc.normal_range.swc,
+            "n_baseline_days": mc.normal_range.n_baselines,
+            "rolling7_lnRMSSD": mc.normal_range.rolling7,
+            "status": mc.normal_range.status,
+        },
+        "summary": list(mc.summary),
+    }
