@@ -1,0 +1,95 @@
+"""``biofeedback analyze FILE``: offline HRV of an RR file or capture (DESIGN.md §5)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import TextIO
+
+from biofeedback.errors import UserError
+
+_UNITS = {
+    "MeanNN_ms": "ms", "SDNN_ms": "ms", "RMSSD_ms": "ms", "pNN50_pct": "%",
+    "MeanHR_bpm": "bpm", "SDHR_bpm": "bpm", "HTI": "", "TINN_ms": "ms", "VLF_ms2": "ms²",
+    "LF_ms2": "ms²", "HF_ms2": "ms²", "TP_ms2": "ms²", "LF_nu": "n.u.", "HF_nu": "n.u.",
+    "LFHF": "", "LF_peak_Hz": "Hz", "HF_peak_Hz": "Hz", "SD1_ms": "ms", "SD2_ms": "ms",
+    "SampEn": "", "DFA_alpha1": "", "DFA_alpha2": "", "StressIndex": "", "PNS_index": "",
+    "SNS_index": "",
+}  # fmt: skip
+_LONG_BEATS = 20_000
+
+
+class _Progress:
+    """A one-line progress bar on stderr, only when stderr is a terminal."""
+
+    def __init__(self, stream: TextIO, enabled: bool) -> None:
+        self.stream = stream
+        self.enabled = enabled
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        if not self.enabled:
+            return
+        width = 30
+        filled = round(width * min(max(fraction, 0.0), 1.0))
+        bar = "#" * filled + "-" * (width - filled)
+        self.stream.write(f"\ranalyze [{bar}] {fraction * 100:3.0f}% {stage:<18}")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\r" + " " * 72 + "\r")
+            self.stream.flush()
+
+
+def _fmt(v: float | None) -> str:
+    if v is None or not math.isfinite(v):
+        return "—"
+    if abs(v) >= 100:
+        return f"{v:.1f}"
+    if abs(v) >= 1:
+        return f"{v:.2f}"
+    return f"{v:.3f}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from biofeedback.hrv.analysis import METRIC_KEYS, analyze_rr
+    from biofeedback.rr_io import read_rr
+
+    series = read_rr(args.file)
+    prog = _Progress(sys.stderr, series.n_beats >= _LONG_BEATS and sys.stderr.isatty())
+    try:
+        res = analyze_rr(
+            series.rr_ms,
+            t_s=series.t_s,
+            segment=series.segment,
+            correct=not args.no_correct,
+            detrend=args.detrend,
+            spectral="lomb" if args.lomb else "welch",
+            source=str(args.file),
+            progress=prog,
+        )
+    except ValueError as exc:
+        raise UserError(f"{args.file}: {exc}") from None
+    finally:
+        prog.close()
+    if args.json:
+        print(json.dumps(res.to_json_dict(), allow_nan=False))
+        return 0
+    a = res.artifacts
+    out = [
+        f"{res.source}: {res.n_beats} beats, {res.duration_s / 60:.1f} min ({series.format})",
+        f"artefacts: {a.count} ({a.rate * 100:.1f} %) "
+        + ", ".join(f"{k} {v}" for k, v in a.by_type.items() if v)
+        + f"; {'corrected' if a.corrected else 'not corrected'}",
+        "reliable: " + ("yes" if res.reliable else "NO — metrics withheld"),
+    ]
+    out.append("")
+    for k in METRIC_KEYS:
+        out.append(f"  {k:<12} {_fmt(res.metrics[k]):>10} {_UNITS[k]}")
+    if res.warnings:
+        out.append("")
+        out.extend(f"warning: {w}" for w in res.warnings)
+    print("\n".join(out))
+    return 0

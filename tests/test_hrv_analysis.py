@@ -1,0 +1,104 @@
+"""analyze_rr behaviour: segments, short records, options, long records."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from biofeedback.hrv import METRIC_KEYS, analyze_rr
+from biofeedback.hrv.detrend import smoothness_priors_detrend, smoothness_priors_trend
+from biofeedback.hrv.simulate import simulate_rr
+
+
+def test_successive_differences_never_cross_segments() -> None:
+    # source: property: two segments joined at a 300-ms level jump
+    a = simulate_rr(300.0, seed=1)
+    b = simulate_rr(300.0, seed=2) + 300.0
+    rr = np.concatenate((a, b))
+    seg = np.r_[np.zeros(a.size, int), np.ones(b.size, int)]
+    joined = analyze_rr(rr, correct=False).metrics["RMSSD_ms"]
+    split = analyze_rr(rr, segment=seg, correct=False).metrics["RMSSD_ms"]
+    d = np.r_[np.diff(a), np.diff(b)]
+    assert split == pytest.approx(float(np.sqrt(np.mean(d * d))), rel=1e-12)
+    assert joined is not None and split is not None and joined > split
+
+
+def test_every_metric_present_for_a_normal_record() -> None:
+    # source: seeded simulated 20-min RR (all metrics computable)
+    res = analyze_rr(simulate_rr(1200.0, seed=3))
+    assert set(res.metrics) == set(METRIC_KEYS)
+    assert all(v is not None and np.isfinite(v) for v in res.metrics.values()), res.metrics
+    assert res.reliable and res.warnings == ()
+
+
+def test_simulated_band_powers_match_construction() -> None:
+    # source: simulate_rr construction: RSA 40 ms RMS at 0.25 Hz -> ≈1600 ms² in HF plus
+    # 1/f noise; LF sine 25 ms RMS at 0.1 Hz -> ≈625 ms² plus noise. HF peak at 0.25 Hz.
+    res = analyze_rr(simulate_rr(3600.0, seed=9, noise_ms=5.0, jitter_ms=1.0), correct=False)
+    m = res.metrics
+    assert m["HF_peak_Hz"] == pytest.approx(0.25, abs=0.004)
+    assert m["LF_peak_Hz"] == pytest.approx(0.10, abs=0.004)
+    # beat-by-beat sampling of the modulation scales power by ≈ (mean RR)² conventions;
+    # allow 20 %
+    assert m["HF_ms2"] == pytest.approx(1600.0, rel=0.2)
+    assert m["LF_ms2"] == pytest.approx(625.0, rel=0.2)
+
+
+def test_lomb_agrees_with_welch_on_ratio() -> None:
+    # source: both estimate the same spectrum; LF/HF within 25 % on 20 min
+    rr = simulate_rr(1200.0, seed=5)
+    w = analyze_rr(rr, spectral="welch").metrics
+    ls = analyze_rr(rr, spectral="lomb").metrics
+    assert ls["LFHF"] == pytest.approx(w["LFHF"], rel=0.25)
+    assert ls["HF_peak_Hz"] == pytest.approx(w["HF_peak_Hz"], abs=0.01)
+
+
+def test_smoothness_priors_removes_slow_trend() -> None:
+    # source: Tarvainen 2002: λ=500 removes components below ≈0.035 Hz at 1 beat/s
+    n = 2000
+    k = np.arange(n)
+    slow = 100.0 * np.sin(2 * np.pi * k / 1000.0)
+    fast = 20.0 * np.sin(2 * np.pi * 0.25 * k)
+    det = smoothness_priors_detrend(800.0 + slow + fast)
+    assert np.std(det[100:-100] - fast[100:-100]) < 3.0
+    assert smoothness_priors_trend(np.full(10, 5.0)) == pytest.approx(np.full(10, 5.0))
+    base = simulate_rr(1800.0, seed=12)
+    tb = np.cumsum(base) / 1000.0
+    drifting = base + 150.0 * np.sin(2 * np.pi * tb / 900.0)
+    res = analyze_rr(drifting, detrend="smoothness-priors", correct=False)
+    raw = analyze_rr(drifting, correct=False)
+    assert res.reliable and raw.reliable
+    assert res.metrics["VLF_ms2"] < 0.2 * raw.metrics["VLF_ms2"]  # type: ignore[operator]
+    # the respiratory band is kept
+    assert res.metrics["HF_ms2"] == pytest.approx(raw.metrics["HF_ms2"], rel=0.1)
+
+
+def test_too_short_record() -> None:
+    # source: MIN_DURATION_S table (Task Force 1996; Munoz 2015)
+    res = analyze_rr(simulate_rr(20.0, seed=1))
+    assert res.metrics["MeanNN_ms"] is not None
+    assert res.metrics["RMSSD_ms"] is None
+    assert any(w.startswith("RMSSD_ms: not computed") for w in res.warnings)
+    empty = analyze_rr([800.0])
+    assert all(v is None for v in empty.metrics.values())
+
+
+def test_bad_arrays_raise() -> None:
+    with pytest.raises(ValueError):
+        analyze_rr([800.0, -1.0])
+    with pytest.raises(ValueError):
+        analyze_rr([800.0, 810.0], segment=np.zeros(3, dtype=np.int64))
+
+
+@pytest.mark.slow
+def test_long_record_bounded_and_windowed_sampen() -> None:
+    # source: property: 6 h simulated (> 10 000 beats) uses the 300-s-window SampEn
+    res = analyze_rr(simulate_rr(6 * 3600.0, seed=7))
+    assert res.metrics["SampEn"] is not None
+    assert any("SampEn: mean over 300-s windows" in w for w in res.warnings)
+
+
+def test_progress_callback_reaches_done() -> None:
+    seen: list[tuple[str, float]] = []
+    analyze_rr(simulate_rr(300.0, seed=1), progress=lambda s, f: seen.append((s, f)))
+    assert seen[0][1] == 0.0 and seen[-1] == ("done", 1.0)
