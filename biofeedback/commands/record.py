@@ -7,24 +7,38 @@ import asyncio
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from biofeedback.beats import Beat, BeatAssembler
 from biofeedback.errors import UserError
+from biofeedback.lsl import with_lsl
 from devices.capture import CaptureError, CaptureEvent, CaptureHeader, CaptureOrigin, CaptureWriter
+from devices.clock import Clock
 from devices.records import HrFrame, LinkEvent, LinkState, RejectedPacket, StreamItem
 from devices.stream import HeartRateSource, StreamSummary
 
+if TYPE_CHECKING:
+    from biofeedback.protocols import Protocol
+    from biofeedback.session import LiveUpdate, RecordingResult, SessionRecorder
+    from biofeedback.store import Store
 
-def open_source(args: argparse.Namespace) -> tuple[HeartRateSource, CaptureOrigin]:
-    """Build the source named on the command line (replay or strap)."""
+
+def open_source(
+    args: argparse.Namespace, clock: Clock | None = None
+) -> tuple[HeartRateSource, CaptureOrigin]:
+    """Build the source named on the command line (replay or strap).
+
+    ``clock`` is the source's clock (replay default: `devices.replay.clock_for_speed` of
+    ``--speed``; strap default: the system clock); a guided session passes its own so the
+    phase timer and the source share one clock.
+    """
     if args.replay:
         from devices.replay import CaptureReplaySource, clock_for_speed
 
         if args.speed < 0:
             raise UserError(f"--speed: expected a number >= 0, got {args.speed}")
         try:
-            src = CaptureReplaySource(args.replay, clock=clock_for_speed(args.speed))
+            src = CaptureReplaySource(args.replay, clock=clock or clock_for_speed(args.speed))
         except CaptureError as exc:
             raise UserError(str(exc)) from None
         o = src.capture.header.origin
@@ -32,10 +46,10 @@ def open_source(args: argparse.Namespace) -> tuple[HeartRateSource, CaptureOrigi
         return src, CaptureOrigin(o.kind, o.generator, o.seed, notes)
     from devices import ble
 
-    kw: dict[str, float] = {}
+    kw: dict[str, Any] = {}
     if args.deadline is not None:
         kw["deadline_s"] = args.deadline
-    return ble.open_strap_source(args.device, **kw), CaptureOrigin("strap")
+    return ble.open_strap_source(args.device, clock=clock, **kw), CaptureOrigin("strap")
 
 
 def format_frame(item: HrFrame, beats: list[Beat]) -> str:
@@ -114,11 +128,252 @@ async def stream_to_terminal(
     return summary
 
 
+class CaptureTee:
+    """Write every stream item of a guided session to a capture, like `stream_to_terminal`."""
+
+    def __init__(self, path: Path, source: HeartRateSource, origin: CaptureOrigin) -> None:
+        self.path = path
+        self.source = source
+        self.origin = origin
+        self.writer: CaptureWriter | None = None
+
+    def __call__(self, item: StreamItem) -> None:
+        if self.writer is None:
+            header = CaptureHeader(
+                device=self.source.info,
+                started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                origin=self.origin,
+            )
+            self.writer = CaptureWriter(self.path, header)
+        ev = _capture_event(item)
+        if ev is not None:
+            self.writer.write(ev)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _mmss(seconds: float) -> str:
+    s = max(0, round(seconds))
+    return f"{s // 60}:{s % 60:02d}"
+
+
+class TerminalDisplay:
+    """Observer printing a guided session: the lead's frame lines plus phases and prompts.
+
+    Frame, rejected-packet and link lines are exactly those of `stream_to_terminal`
+    (suppressed by ``--quiet``); phase and prompt lines are always shown (they are the
+    guidance), and a status line with time left, HR and live RMSSD every ``status_every_s``
+    seconds of stream time.
+    """
+
+    def __init__(self, out: TextIO, *, quiet: bool = False, status_every_s: float = 10.0) -> None:
+        self.out = out
+        self.quiet = quiet
+        self.status_every_s = status_every_s
+        self._next_status = status_every_s
+
+    def __call__(self, u: LiveUpdate) -> None:
+        from biofeedback.session import LiveEvent
+
+        out = self.out
+        if u.event is LiveEvent.PHASE and u.phase is not None and u.phase_index is not None:
+            pacer = ""
+            if u.pacer is not None:
+                pacer = f", pacer {u.pacer.breaths_per_min:g} breaths/min"
+            print(
+                f"t={u.t_s:8.2f}s  == phase {u.phase_index + 1}/{u.n_phases}: {u.phase.name} "
+                f"({u.phase.kind.value}, {_mmss(u.phase.duration_s)}{pacer})",
+                file=out,
+            )
+        elif u.event is LiveEvent.PROMPT:
+            print(f"t={u.t_s:8.2f}s  >> {u.text}", file=out)
+        elif u.event in (LiveEvent.MARK, LiveEvent.NOTE):
+            what = "mark" if u.event is LiveEvent.MARK else "note"
+            print(f"t={u.t_s:8.2f}s  {what} {u.text}".rstrip(), file=out)
+        elif self.quiet:
+            return
+        elif u.event is LiveEvent.FRAME and isinstance(u.item, HrFrame):
+            print(format_frame(u.item, list(u.beats)), file=out)
+            if u.t_s >= self._next_status:
+                self._next_status = (u.t_s // self.status_every_s + 1) * self.status_every_s
+                print(self.status_line(u), file=out)
+        elif u.event is LiveEvent.REJECTED and isinstance(u.item, RejectedPacket):
+            item = u.item
+            print(f"t={item.t_s:8.2f}s  rejected packet {item.raw.hex()}: {item.reason}", file=out)
+        elif u.event is LiveEvent.LINK and u.link is not None and u.link.state is not LinkState.END:
+            ev = u.link
+            print(f"t={ev.t_s:8.2f}s  link {ev.state.value} {ev.detail}".rstrip(), file=out)
+
+    @staticmethod
+    def status_line(u: LiveUpdate) -> str:
+        """``[phase 1:23 left | session 9:10 left] HR 64 bpm  RMSSD 42.1 ms (60 s)``."""
+        where = "free session"
+        if u.phase is not None and u.phase_left_s is not None:
+            where = f"{u.phase.name} {_mmss(u.phase_left_s)} left"
+            if u.protocol_left_s is not None:
+                where += f" | session {_mmss(u.protocol_left_s)} left"
+        hr = f"HR {u.hr_bpm} bpm" if u.hr_bpm is not None else "HR -"
+        if u.rmssd_ms is None:
+            rmssd = "RMSSD -"
+        else:
+            warm = ", warming up" if u.rmssd_warming_up else ""
+            rmssd = f"RMSSD {u.rmssd_ms:.1f} ms ({u.rmssd_window_s:g} s{warm})"
+        return f"{' ' * 12}[{where}] {hr}  {rmssd}"
+
+
+def _stdin_marks(loop: asyncio.AbstractEventLoop, recorder: SessionRecorder) -> bool:
+    """On a TTY: Enter or "m" Enter marks the moment, other text becomes a note."""
+    if not sys.stdin.isatty():
+        return False
+
+    def on_line() -> None:
+        line = sys.stdin.readline()
+        if not line:  # EOF (Ctrl-D): stop listening, keep recording
+            loop.remove_reader(sys.stdin.fileno())
+            return
+        text = line.strip()
+        if text in ("", "m", "M"):
+            recorder.add_mark()
+        else:
+            recorder.add_note(text)
+
+    try:
+        loop.add_reader(sys.stdin.fileno(), on_line)
+    except (NotImplementedError, ValueError, OSError):  # Windows proactor loop
+        return False
+    return True
+
+
+async def record_session(
+    source: HeartRateSource,
+    *,
+    store: Store,
+    protocol: Protocol,
+    clock: Clock,
+    source_kind: str,
+    out: TextIO,
+    quiet: bool = False,
+    capture: CaptureTee | None = None,
+    title: str = "",
+    tags: tuple[str, ...] = (),
+    interactive: bool = True,
+) -> RecordingResult:
+    """Run a guided (or free) session into ``store`` with the terminal display."""
+    import signal
+
+    from biofeedback.session import SessionRecorder
+    from biofeedback.store import NewSession
+
+    writer = store.begin_session(
+        NewSession(
+            source=source_kind,
+            protocol=protocol.name,
+            device=source.info,
+            title=title,
+            tags=tags,
+        ),
+        clock=clock,
+    )
+    display = TerminalDisplay(out, quiet=quiet)
+    recorder = SessionRecorder(source, writer, protocol, clock, observer=display, tap=capture)
+    loop = asyncio.get_running_loop()
+    listening = interactive and _stdin_marks(loop, recorder)
+    handled_sigint = False
+    if interactive:
+        try:
+            loop.add_signal_handler(signal.SIGINT, recorder.stop)
+            handled_sigint = True
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass  # Windows: Ctrl-C cancels asyncio.run; the recorder still closes the session
+    total = f", {_mmss(protocol.total_s)}" if protocol.phases else ""
+    hint = "; Enter marks a moment" if listening else ""
+    print(
+        f"recording session {writer.session_id} ({protocol.name}{total}) into {store.path}"
+        f"{hint}; Ctrl-C stops",
+        file=out,
+    )
+    try:
+        result = await recorder.run()
+    finally:
+        if listening:
+            loop.remove_reader(sys.stdin.fileno())
+        if handled_sigint:
+            loop.remove_signal_handler(signal.SIGINT)
+        if capture is not None:
+            capture.close()
+    print(format_summary(result.summary, recorder.assembler), file=out)
+    return result
+
+
+def _run_guided(args: argparse.Namespace, capture_path: Path | None, store_it: bool) -> int:
+    from biofeedback.protocols import load_protocol
+    from biofeedback.store import Store, default_db_path
+    from devices.clock import SystemClock
+    from devices.replay import clock_for_speed
+
+    protocol = load_protocol(args.protocol or "free", args.protocols_dir)
+    if args.breaths_per_min is not None:
+        protocol = protocol.with_breaths_per_min(args.breaths_per_min)
+    if args.replay and args.speed < 0:
+        raise UserError(f"--speed: expected a number >= 0, got {args.speed}")
+    clock: Clock = clock_for_speed(args.speed) if args.replay else SystemClock()
+    db = (Path(args.db) if args.db else default_db_path()) if store_it else None
+    if db is not None and not args.db:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    source, origin = open_source(args, clock)
+    source = with_lsl(source, getattr(args, "lsl", False))
+    store = Store(db if db is not None else ":memory:", clock=clock)
+    try:
+        tee = CaptureTee(capture_path, source, origin) if capture_path is not None else None
+        result = asyncio.run(
+            record_session(
+                source,
+                store=store,
+                protocol=protocol,
+                clock=clock,
+                source_kind="replay" if args.replay else "strap",
+                out=sys.stdout,
+                quiet=args.quiet,
+                capture=tee,
+                title=args.title,
+                tags=tuple(args.tag),
+            )
+        )
+    finally:
+        store.close()
+    if db is not None:
+        print(
+            f"session {result.session_id} {result.status.value}: {result.n_beats} beats, "
+            f"{result.last_t_s:.1f} s, stored in {db}"
+        )
+    else:
+        print(f"session {result.status.value}: {result.n_beats} beats (not stored)")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.protocol == "list":
+        from biofeedback.protocols import list_protocols
+
+        for p in list_protocols(args.protocols_dir):
+            length = _mmss(p.total_s) if p.phases else "open"
+            phases = ", ".join(ph.name for ph in p.phases) or "no phases, manual marks"
+            print(f"{p.name:<24s} {length:>6s}  {p.title}: {phases}")
+        return 0
+    if not args.device and not args.replay:
+        raise UserError("one of --device NAME|ADDR or --replay CAPTURE is required")
     capture_path = Path(args.capture) if args.capture else None
     if capture_path is not None and not capture_path.parent.is_dir():
         raise UserError(f"{capture_path}: directory {capture_path.parent} does not exist")
+    # Storing is the default as soon as a protocol or a database is named; a bare
+    # `record --replay/--device` keeps its original behaviour (terminal + optional capture).
+    store_it = (args.protocol is not None or args.db is not None) and not args.no_store
+    if args.protocol is not None or store_it:
+        return _run_guided(args, capture_path, store_it)
     source, origin = open_source(args)
+    source = with_lsl(source, getattr(args, "lsl", False))
     asyncio.run(
         stream_to_terminal(
             source, out=sys.stdout, quiet=args.quiet, capture_path=capture_path, origin=origin

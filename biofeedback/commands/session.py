@@ -1,0 +1,50 @@
+"""``biofeedback session tag|rename|note|delete ID``: edit a stored session."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from biofeedback.commands._db import db_path
+from biofeedback.errors import UserError
+from biofeedback.store import SessionReader, Store
+
+
+def _confirm(prompt: str) -> bool:
+    print(prompt, end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline()
+    return answer.strip().lower() in ("y", "yes")
+
+
+def run(args: argparse.Namespace) -> int:
+    path = db_path(args)
+    if not path.exists():
+        raise UserError(f"{path}: no such database")
+    if args.action == "delete" and not args.yes:
+        if not sys.stdin.isatty():
+            raise UserError(f"delete session {args.id}: refusing without --yes (no terminal)")
+        with SessionReader(path) as reader:
+            info = reader.session(args.id)
+        what = info.title or info.protocol
+        if not _confirm(
+            f"delete session {info.id} ({what}, {info.n_beats} beats)? this cannot be undone [y/N] "
+        ):
+            print("not deleted")
+            return 0
+    with Store(path, create=False) as store:
+        if args.action == "tag":
+            if args.remove:
+                tags = store.tag(args.id, remove=args.tags)
+            else:
+                tags = store.tag(args.id, add=args.tags)
+            print(f"session {args.id} tags: {' '.join(tags) or '(none)'}")
+        elif args.action == "rename":
+            store.rename(args.id, args.title)
+            print(f"session {args.id} renamed to {args.title!r}")
+        elif args.action == "note":
+            store.annotate(args.id, args.text, append=args.append)
+            print(f"session {args.id} notes updated")
+        else:
+            store.delete(args.id)
+            print(f"session {args.id} deleted")
+    return 0

@@ -1,0 +1,108 @@
+"""``biofeedback sessions``: list the stored sessions."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+
+from biofeedback.commands._db import db_path
+from biofeedback.store import SessionInfo, SessionReader
+
+
+def artifact_rate(reader: SessionReader, session_id: int) -> float | None:
+    """Fraction of beats flagged as artefacts (Lipponen & Tarvainen 2019), per segment.
+
+    ``None`` when the HRV engine is not available or the session has fewer than 3 beats.
+    """
+    try:
+        from biofeedback.hrv.artifacts import detect_artifacts
+    except ImportError:
+        return None
+    import numpy as np
+
+    beats = reader.beats(session_id)
+    if len(beats) < 3:
+        return None
+    flagged = 0
+    for _, seg in beats.groupby("segment", sort=False):
+        flagged += detect_artifacts(seg["rr_ms"].to_numpy(dtype=np.float64)).count
+    return flagged / len(beats)
+
+
+def _iso(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.UTC).isoformat(timespec="seconds")
+
+
+def _local(t: float) -> str:
+    return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M")
+
+
+def _duration(s: float) -> str:
+    s_int = round(s)
+    h, rem = divmod(s_int, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def as_json(info: SessionInfo, rate: float | None) -> dict[str, object]:
+    """One session as the JSON object printed by ``sessions --json``."""
+    return {
+        "id": info.id,
+        "title": info.title,
+        "started_at": _iso(info.started_at),
+        "ended_at": None if info.ended_at is None else _iso(info.ended_at),
+        "duration_s": round(info.duration_s, 3),
+        "protocol": info.protocol,
+        "status": info.status.value,
+        "source": info.source,
+        "device": info.device_name,
+        "device_address": info.device_address,
+        "device_model": info.device_model,
+        "tags": list(info.tags),
+        "notes": info.notes,
+        "n_beats": info.n_beats,
+        "n_gaps": info.n_gaps,
+        "artifact_rate": None if rate is None else round(rate, 5),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    path = db_path(args)
+    if not path.exists():
+        if args.json:
+            print("[]")
+        else:
+            print(f"no sessions yet (no database at {path})")
+        return 0
+    with SessionReader(path) as reader:
+        infos = reader.list_sessions(tag=args.tag, protocol=args.protocol)
+        rates = {i.id: (None if args.no_artifacts else artifact_rate(reader, i.id)) for i in infos}
+    if args.json:
+        json.dump([as_json(i, rates[i.id]) for i in infos], sys.stdout, indent=2)
+        print()
+        return 0
+    if not infos:
+        print(f"no sessions in {path}")
+        return 0
+    head = ("ID", "START", "DURATION", "PROTOCOL", "DEVICE", "STATUS", "ARTEF", "TITLE")
+    rows = [head]
+    for i in infos:
+        rate = rates[i.id]
+        rows.append(
+            (
+                str(i.id),
+                _local(i.started_at),
+                _duration(i.duration_s),
+                i.protocol,
+                i.device_name or "",
+                i.status.value,
+                "" if rate is None else f"{100 * rate:.1f}%",
+                " ".join([i.title, *(f"#{t}" for t in i.tags)]).strip(),
+            )
+        )
+    widths = [max(len(r[c]) for r in rows) for c in range(len(head))]
+    for r in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+    return 0
