@@ -1,0 +1,78 @@
+"""``biofeedback report``: write a session report or export (html, pdf, csv, json, kubios).
+
+Every check that can fail on user input runs before the (slower) analysis: the output's
+folder must exist and be writable, an existing file is refused without ``--force`` (for
+``csv`` also the ``.metrics.csv`` beside it), unknown session ids are refused, and ``pdf``
+needs a Chromium. Each failure is one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from biofeedback.commands._db import db_path
+from biofeedback.errors import UserError
+
+
+def _targets(path: Path, fmt: str) -> list[Path]:
+    if fmt == "csv":
+        from biofeedback.reports.csv_export import metrics_path_for
+
+        return [path, metrics_path_for(path)]
+    return [path]
+
+
+def check_output(path: Path, fmt: str, force: bool) -> None:
+    """Refuse an output we cannot or must not write (one-line `UserError`)."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory, expected a file name")
+    if not parent.is_dir():
+        raise UserError(f"{path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"{path}: directory {parent} is not writable")
+    for t in _targets(path, fmt):
+        if t.exists() and not force:
+            raise UserError(f"{t}: already exists (use --force to overwrite)")
+        if t.exists() and not os.access(t, os.W_OK):
+            raise UserError(f"{t}: exists and is not writable")
+
+
+def run(args: argparse.Namespace) -> int:
+    from biofeedback.reports import write_report
+    from biofeedback.store import SessionReader
+
+    out = Path(args.output).expanduser()
+    check_output(out, args.format, args.force)
+    if args.format == "kubios" and len(args.sessions) != 1:
+        raise UserError(
+            f"--format kubios: the Kubios RR format holds one session, got {len(args.sessions)}"
+        )
+    if args.format == "pdf":
+        from biofeedback.reports.pdf import PdfError, find_chromium
+
+        if find_chromium() is None:
+            raise PdfError(
+                f"{out}: PDF output needs Chromium or Chrome (install 'chromium' or set "
+                "BIOFEEDBACK_CHROMIUM); --format html works without it"
+            )
+    db = db_path(args)
+    with SessionReader(db) as reader:
+        for sid in args.sessions:
+            reader.session(sid)  # unknown id → StoreError (UserError) before any work
+        written = write_report(reader, args.sessions, args.format, out, paper=args.paper)
+        n_gaps = 0
+        if args.format == "kubios":
+            n_gaps = int(reader.beats(args.sessions[0])["segment"].nunique()) - 1
+    for p in written:
+        print(f"wrote {p} ({p.stat().st_size:,} bytes)")
+    if n_gaps > 0:
+        print(
+            f"warning: {n_gaps} gap(s) in session {args.sessions[0]} are joined in the Kubios "
+            "file (the format has no time column)",
+            file=sys.stderr,
+        )
+    return 0
