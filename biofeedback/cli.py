@@ -19,6 +19,13 @@ from collections.abc import Sequence
 from biofeedback import __version__
 from biofeedback.commands import COMMANDS
 from biofeedback.errors import UserError
+from devices.capture import CaptureError
+from devices.supervisor import LinkUnavailableError
+
+#: Errors that mean "bad input or environment", not a bug: one line on stderr, exit 2.
+#: ``devices`` cannot import ``biofeedback.errors`` (dependency direction), so its own
+#: error types are mapped here, in the composition root.
+USER_ERRORS: tuple[type[Exception], ...] = (UserError, CaptureError, LinkUnavailableError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         mod = importlib.import_module(f"biofeedback.commands.{module}")
         rc: int = mod.run(args)
-    except UserError as exc:
+    except USER_ERRORS as exc:
         print(f"biofeedback {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -813,7 +813,8 @@ def detect_format(path: str | Path) -> str:
         return "edf"
     head = _head(p)
     if not head:
-        raise _fail(p, "empty file")
+        # Plain RR text is the only format an empty file can claim; its reader reports it.
+        return "rr-text"
     first = head[0]
     low = _norm(first)
     if first.startswith("{") and '"format"' in first and "biofeedback-capture" in first:

@@ -22,8 +22,13 @@ Three stages, each deterministic for a given seed (``numpy.random.Generator``, P
    RSA and Mayer waves); Lehrer & Gevirtz (2014) *Front. Psychol.* 5:756 (slow breathing
    at ~6/min enlarges RSA).
 
+   :func:`stationary_rr` is a simpler stationary generator (fixed mean, sinusoidal RSA and
+   Mayer components, 1/f noise) whose band powers are known exactly, for HRV tests.
+
 2. :func:`inject_artefacts` — ectopic (premature short + compensatory long), missed (two
    intervals merged) and extra (one interval split) beats, returning ground-truth indices.
+   :func:`inject_artefacts_at_rate` applies fixed-size artefacts at a rate per beat and
+   labels every output interval; both share the per-kind interval arithmetic.
 
 3. :func:`strap_events` — a strap that sees the R peaks and sends ~1 Hz Heart Rate
    Measurement notifications (encoded with :func:`devices.heart_rate.encode_measurement`,
@@ -52,6 +57,10 @@ from devices.records import DeviceInfo
 __all__ = [
     "GENERATOR_NAME",
     "GENERATOR_VERSION",
+    "LABEL_CLEAN",
+    "LABEL_ECTOPIC",
+    "LABEL_EXTRA",
+    "LABEL_MISSED",
     "ArtefactInjection",
     "ArtefactKind",
     "ContactLoss",
@@ -62,6 +71,7 @@ __all__ = [
     "Phase",
     "PhaseKind",
     "Physiology",
+    "RateInjection",
     "SimulatedBeats",
     "SimulatedCapture",
     "StrapConfig",
@@ -69,9 +79,11 @@ __all__ = [
     "Window",
     "garbage_bytes",
     "inject_artefacts",
+    "inject_artefacts_at_rate",
     "random_artefact_sites",
     "simulate_capture",
     "simulate_rr",
+    "stationary_rr",
     "strap_events",
 ]
 
@@ -300,6 +312,81 @@ def simulate_rr(
     )
 
 
+def stationary_rr(
+    duration_s: float,
+    *,
+    seed: int,
+    mean_ms: float = 850.0,
+    rsa_ms: float = 40.0,
+    resp_hz: float = 0.25,
+    lf_ms: float = 25.0,
+    noise_ms: float = 30.0,
+    jitter_ms: float = 5.0,
+) -> FloatArray:
+    """Stationary RR series with known spectral content, for HRV tests and benchmarks.
+
+    ``RR(t) = mean_ms + √2·rsa_ms·sin(2π·resp_hz·t + φ1) + √2·lf_ms·sin(2π·0.1·t + φ2)
+    + pink(t) + white_k``, sampled beat by beat (``t_{k+1} = t_k + RR(t_k)``, integral pulse
+    frequency style) until ``duration_s`` is covered.
+
+    Parameters
+    ----------
+    duration_s
+        Time to cover, seconds; the beats' sum reaches at least ``duration_s``.
+    seed
+        Seed of the ``numpy.random.default_rng`` stream; same seed and parameters ⇒
+        identical output.
+    mean_ms
+        Mean RR, ms.
+    rsa_ms, resp_hz
+        Respiratory sinus arrhythmia: RMS amplitude (ms) and frequency (Hz), HF band at the
+        default 0.25 Hz.
+    lf_ms
+        RMS amplitude of a 0.1 Hz Mayer-wave sinusoid (LF band), ms.
+    noise_ms
+        Standard deviation of 1/f noise shaped over 0.0005-0.5 Hz, ms.
+    jitter_ms
+        Standard deviation of the per-beat white jitter, ms.
+
+    Returns
+    -------
+    numpy.ndarray
+        RR intervals, ms (float64, not rounded).
+
+    Notes
+    -----
+    Unlike :func:`simulate_rr` there are no phases, lags or clamping, so the band powers are
+    known in closed form (RMS² of each sinusoid); see ``shared/notes/perf-baseline.md`` §1.
+    Bands: Task Force of the ESC/NASPE (1996) *Circulation* 93:1043.
+    """
+    rng = np.random.default_rng(seed)
+    fs = 4.0
+    n = int(duration_s * fs) + 64
+    # 1/f noise by spectral shaping of white noise
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1 / fs)
+    shape = np.zeros_like(f)
+    band = (f >= 0.0005) & (f <= 0.5)
+    shape[band] = 1.0 / np.sqrt(f[band])
+    pink = np.fft.irfft(spec * shape, n)
+    pink *= noise_ms / pink.std()
+    tt = np.arange(n) / fs
+    ph1, ph2 = rng.uniform(0, 2 * np.pi, 2)
+    sig = (
+        mean_ms
+        + rsa_ms * np.sqrt(2) * np.sin(2 * np.pi * resp_hz * tt + ph1)
+        + lf_ms * np.sqrt(2) * np.sin(2 * np.pi * 0.1 * tt + ph2)
+        + pink
+    )
+    out: list[float] = []
+    t = 0.0
+    while t < duration_s:
+        rr = float(np.interp(t, tt, sig)) + rng.normal(0.0, jitter_ms)
+        out.append(rr)
+        t += rr / 1000.0
+    return np.asarray(out)
+
+
 # --------------------------------------------------------------------------- artefacts
 
 
@@ -384,6 +471,53 @@ def random_artefact_sites(
     return sorted(zip((kinds[i] for i in order), chosen, strict=True), key=lambda s: s[1])
 
 
+def _apply_artefact(
+    out: list[float], src: FloatArray, kind: ArtefactKind, i: int, fraction: float
+) -> tuple[tuple[int, ...], int]:
+    """Append to ``out`` the interval(s) that replace ``src[i]`` under artefact ``kind``.
+
+    ``fraction`` is the share of ``src[i]`` moved into the compensatory pause (ectopic) or
+    the first part of the split (extra); unused for missed. Returns the indices into ``out``
+    of the changed intervals and the next input index to copy.
+    """
+    o = len(out)
+    if kind is ArtefactKind.ECTOPIC:
+        d = float(src[i]) * fraction
+        out += [float(src[i]) - d, float(src[i + 1]) + d]
+        return (o, o + 1), i + 2
+    if kind is ArtefactKind.MISSED:
+        out.append(float(src[i]) + float(src[i + 1]))
+        return (o,), i + 2
+    out += [float(src[i]) * fraction, float(src[i]) * (1.0 - fraction)]
+    return (o, o + 1), i + 1
+
+
+def _inject_planned(
+    src: FloatArray, plan: Sequence[tuple[ArtefactKind, int, float]], start_s: float
+) -> ArtefactInjection:
+    """Apply ``(kind, input index, fraction)`` artefacts (sorted by index) to ``src``."""
+    out: list[float] = []
+    truth: list[InjectedArtefact] = []
+    prev = -2
+    j = 0  # next input index to copy
+    for kind, i, fraction in plan:
+        if i < j or i - prev < 2 or i < 0 or i >= src.size:
+            raise ValueError(f"artefact site {i} overlaps another or is out of range")
+        if kind in (ArtefactKind.ECTOPIC, ArtefactKind.MISSED) and i + 1 >= src.size:
+            raise ValueError(f"{kind} artefact at {i} needs a following beat")
+        out.extend(src[j:i].tolist())
+        o = len(out)
+        idx, j = _apply_artefact(out, src, kind, i, fraction)
+        t_end = start_s + (sum(out[: o + 1])) / 1000.0
+        truth.append(InjectedArtefact(kind=kind, indices=idx, source_index=i, t_s=t_end))
+        prev = i
+    out.extend(src[j:].tolist())
+    arr = np.asarray(out, dtype=np.float64)
+    return ArtefactInjection(
+        rr_ms=arr, t_s=start_s + np.cumsum(arr) / 1000.0, artefacts=tuple(truth), start_s=start_s
+    )
+
+
 def inject_artefacts(
     rr_ms: FloatArray,
     sites: Sequence[tuple[ArtefactKind, int]],
@@ -402,40 +536,112 @@ def inject_artefacts(
     Sites must be increasing and at least 2 apart; an ectopic or missed site needs ``i + 1``.
     """
     src = np.asarray(rr_ms, dtype=np.float64)
-    out: list[float] = []
-    truth: list[InjectedArtefact] = []
-    prev = -2
-    j = 0  # next input index to copy
-    plan = sorted(sites, key=lambda s: s[1])
-    for kind, i in plan:
-        if i < j or i - prev < 2 or i < 0 or i >= src.size:
-            raise ValueError(f"artefact site {i} overlaps another or is out of range")
-        if kind in (ArtefactKind.ECTOPIC, ArtefactKind.MISSED) and i + 1 >= src.size:
-            raise ValueError(f"{kind} artefact at {i} needs a following beat")
-        out.extend(src[j:i].tolist())
-        o = len(out)
+    plan: list[tuple[ArtefactKind, int, float]] = []
+    # Draw in site order, one draw per ectopic/extra site and none for missed, so the
+    # random stream (and the committed recordings) match the original generator.
+    for kind, i in sorted(sites, key=lambda s: s[1]):
         if kind is ArtefactKind.ECTOPIC:
-            d = float(src[i]) * float(rng.uniform(0.20, 0.35))
-            out += [float(src[i]) - d, float(src[i + 1]) + d]
-            idx: tuple[int, ...] = (o, o + 1)
-            j = i + 2
-        elif kind is ArtefactKind.MISSED:
-            out.append(float(src[i]) + float(src[i + 1]))
-            idx = (o,)
-            j = i + 2
+            fraction = float(rng.uniform(0.20, 0.35))
+        elif kind is ArtefactKind.EXTRA:
+            fraction = float(rng.uniform(0.30, 0.60))
         else:
-            frac = float(rng.uniform(0.30, 0.60))
-            out += [float(src[i]) * frac, float(src[i]) * (1.0 - frac)]
-            idx = (o, o + 1)
-            j = i + 1
-        t_end = start_s + (sum(out[: o + 1])) / 1000.0
-        truth.append(InjectedArtefact(kind=kind, indices=idx, source_index=i, t_s=t_end))
-        prev = i
-    out.extend(src[j:].tolist())
-    arr = np.asarray(out, dtype=np.float64)
-    return ArtefactInjection(
-        rr_ms=arr, t_s=start_s + np.cumsum(arr) / 1000.0, artefacts=tuple(truth), start_s=start_s
-    )
+            fraction = 0.0
+        plan.append((kind, i, fraction))
+    return _inject_planned(src, plan, start_s)
+
+
+#: Truth labels of :func:`inject_artefacts_at_rate`, one per output interval.
+LABEL_CLEAN, LABEL_ECTOPIC, LABEL_MISSED, LABEL_EXTRA = 0, 1, 2, 3
+_LABEL_OF_KIND = {
+    ArtefactKind.ECTOPIC: LABEL_ECTOPIC,
+    ArtefactKind.MISSED: LABEL_MISSED,
+    ArtefactKind.EXTRA: LABEL_EXTRA,
+}
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RateInjection:
+    """Result of :func:`inject_artefacts_at_rate`.
+
+    Attributes
+    ----------
+    rr_ms
+        RR intervals with artefacts, ms.
+    labels
+        Truth label of every output interval (``LABEL_CLEAN``, ``LABEL_ECTOPIC``,
+        ``LABEL_MISSED`` or ``LABEL_EXTRA``).
+    n_events
+        Number of injected artefact events.
+    injection
+        The same result as :func:`inject_artefacts` returns (per-event truth, peak times).
+    """
+
+    rr_ms: FloatArray
+    labels: NDArray[np.int64]
+    n_events: int
+    injection: ArtefactInjection
+
+
+def inject_artefacts_at_rate(
+    rr_ms: FloatArray,
+    *,
+    rate: float,
+    seed: int,
+    kinds: Sequence[ArtefactKind | str] = (
+        ArtefactKind.ECTOPIC,
+        ArtefactKind.MISSED,
+        ArtefactKind.EXTRA,
+    ),
+    prematurity: float = 0.7,
+) -> RateInjection:
+    """Inject artefact events at ``rate`` per beat with fixed sizes, cycling through ``kinds``.
+
+    Parameters
+    ----------
+    rr_ms
+        Clean RR intervals, ms.
+    rate
+        Events per input beat; ``round(rate * len(rr_ms))`` events, capped by the number of
+        candidate sites.
+    seed
+        Seed of the ``numpy.random.default_rng`` stream that picks the sites (the only
+        random draw: one ``Generator.choice`` without replacement).
+    kinds
+        Artefact kinds, assigned to the sites in time order, cycling.
+    prematurity
+        Ectopic beats shorten ``rr[i]`` to ``prematurity * rr[i]``; the compensatory pause
+        lengthens ``rr[i+1]`` by the same amount.
+
+    Returns
+    -------
+    RateInjection
+        RR with artefacts and one truth label per output interval.
+
+    Notes
+    -----
+    Unlike :func:`inject_artefacts` the sizes are fixed (ectopic by ``prematurity``, extra
+    split 40/60, missed merges two intervals) and sites lie on a 5-beat grid, never in the
+    first 5 or last 6 beats, so events are at least 5 beats apart. The per-kind interval
+    arithmetic is shared with :func:`inject_artefacts`. Artefact vocabulary: Lipponen &
+    Tarvainen (2019) *J. Med. Eng. Technol.* 43:173.
+    """
+    rng = np.random.default_rng(seed)
+    src = np.asarray(rr_ms, dtype=np.float64)
+    n = src.size
+    n_ev = round(rate * n)
+    cand = np.arange(5, n - 6, 5)
+    pos = np.sort(rng.choice(cand, size=min(n_ev, cand.size), replace=False))
+    cycle = [ArtefactKind(k) for k in kinds]
+    plan: list[tuple[ArtefactKind, int, float]] = []
+    for e, p in enumerate(pos):
+        kind = cycle[e % len(cycle)]
+        fraction = 1.0 - prematurity if kind is ArtefactKind.ECTOPIC else 0.4
+        plan.append((kind, int(p), fraction))
+    inj = _inject_planned(src, plan, 0.0)
+    labels = np.full(inj.rr_ms.size, LABEL_CLEAN, dtype=np.int64)
+    for a in inj.artefacts:
+        labels[list(a.indices)] = _LABEL_OF_KIND[a.kind]
+    return RateInjection(rr_ms=inj.rr_ms, labels=labels, n_events=len(inj.artefacts), injection=inj)
 
 
 # --------------------------------------------------------------------------- strap model

@@ -14,7 +14,7 @@ import pytest
 from biofeedback.commands import analyze, analyze_args
 from biofeedback.errors import UserError
 from biofeedback.hrv.analysis import METRIC_KEYS
-from biofeedback.hrv.simulate import simulate_rr
+from biofeedback.simulate import stationary_rr as simulate_rr
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -54,9 +54,7 @@ def _store_beats(
 ) -> int:
     """Write simulated beats with phase markers straight through the store's writer."""
     with Store(db) as store:
-        w = store.begin_session(
-            NewSession(source="import", protocol="test", started_at=started_at)
-        )
+        w = store.begin_session(NewSession(source="import", protocol="test", started_at=started_at))
         t = np.cumsum(rr_ms) / 1000.0
         w.add_beats(Beat(float(ti), float(r), None, 0) for ti, r in zip(t, rr_ms, strict=True))
         for name, kind, a, b in phases:
@@ -194,3 +192,36 @@ def test_compare_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "999" in err[0]
     assert main(["compare", "1", "--db", str(tmp_path / "missing.db")]) == 2
+
+
+def test_record_then_compare_end_to_end_through_the_cli(tmp_path: Path) -> None:
+    """The user's path: record a guided replay at full speed, then ``compare --json``."""
+    import json
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    db = tmp_path / "e2e.db"
+    base = [sys.executable, "-m", "biofeedback"]
+    r = subprocess.run(
+        [*base, "record", "--replay", str(SCB), "--speed", "0", "--quiet",
+         "--protocol", "self-compassion-break", "--db", str(db)],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(
+        [*base, "compare", "1", "--json", "--db", str(db)],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)["sessions"][0]
+    assert s["status"] == "complete"
+    assert [p["kind"] for p in s["phases"]] == [
+        "baseline", "practice", "practice", "practice", "recovery",
+    ]  # fmt: skip
+    d = {(x["contrast"], x["metric"]): x for x in s["differences"]}
+    hr = d[("practice-baseline", "MeanHR_bpm")]
+    ln = d[("practice-baseline", "lnRMSSD")]
+    # source: recordings/generate.py calming trend (HR down, RSA up during the practice)
+    assert hr["ci95"][1] < 0 < ln["ci95"][0]

@@ -333,3 +333,32 @@ def test_ecg_polar_sensor_logger_layout(h10: tuple[Path, np.ndarray], tmp_path: 
     bad.write_text("ecg_mV\n0.1\n0.2\n")
     with pytest.raises(UserError, match=r"noclock\.csv: missing column 'time_ns'"):
         read_ecg_csv(bad)
+
+
+def test_cli_import_and_analyze_take_app_exports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``import`` and ``analyze`` reach the app importers, and keep the file's start time."""
+    import json
+
+    from biofeedback.cli import main
+    from biofeedback.store import SessionReader
+
+    rr = _rr()
+    stamps = _stamps(START, rr)
+    lines = ["Phone timestamp;RR-interval [ms]"]
+    lines += [
+        f"{s.isoformat(timespec='milliseconds')};{int(r)}" for s, r in zip(stamps, rr, strict=True)
+    ]
+    f = tmp_path / "Polar_H10_ABC_20240505_145000_RR.txt"
+    f.write_text("\n".join(lines) + "\n")
+    db = tmp_path / "i.db"
+    assert main(["import", str(f), "--db", str(db)]) == 0
+    with SessionReader(db) as reader:
+        (info,) = reader.list_sessions()
+        assert reader.beats(info.id)["rr_ms"].tolist() == [float(int(r)) for r in rr]
+    first = read_with_meta(f).started_at
+    assert first is not None and info.started_at == pytest.approx(first.timestamp())
+    capsys.readouterr()
+    assert main(["analyze", str(f), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_beats"] == len(rr)

@@ -88,3 +88,22 @@ def test_capture_to_missing_directory_is_exit_2(tmp_path: Path) -> None:
     cap = _small_capture(tmp_path / "c.jsonl")
     rc = main(["record", "--replay", str(cap), "--capture", str(tmp_path / "no" / "x.jsonl")])
     assert rc == 2
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="BlueZ/D-Bus path is Linux-only")
+def test_record_device_without_bluetooth_is_one_line_exit_2(tmp_path: Path) -> None:
+    import os
+
+    env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path}/no-bus"}
+    r = subprocess.run(
+        [sys.executable, "-m", "biofeedback", "record", "--device", "Polar H10", "--quiet"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=60,
+    )
+    assert r.returncode == 2
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and "D-Bus" in err[0]
+    assert "Traceback" not in r.stderr

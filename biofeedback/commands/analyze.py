@@ -55,9 +55,9 @@ def _fmt(v: float | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from biofeedback.hrv.analysis import METRIC_KEYS, analyze_rr
-    from biofeedback.rr_io import read_rr
+    from biofeedback.importers import read_rr_any
 
-    series = read_rr(args.file)
+    series = read_rr_any(args.file)
     prog = _Progress(sys.stderr, series.n_beats >= _LONG_BEATS and sys.stderr.isatty())
     try:
         res = analyze_rr(

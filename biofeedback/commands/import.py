@@ -5,10 +5,11 @@
   rejected packets, link events and beats are all kept. When its header lists ``phases``
   (as the bundled synthetic recordings do) they become the session's protocol, so the phase
   markers come back; otherwise the protocol is ``free``. ``started_at`` is the header's.
-* An RR file (one ms value per line, CSV with an RR column, Kubios RR export; read by
-  `biofeedback.rr_io.read_rr`) becomes a session of beats only, protocol ``free``, with the
-  reader's segments (one segment for plain RR lists), ``rr_1024`` empty. Such files carry no
-  start time: ``started_at`` is the file's modification time minus the recording length.
+* An RR file (one ms value per line, CSV with an RR column, Kubios RR export, Polar Sensor
+  Logger / Polar Flow / Elite HRV / HRV Logger exports, EDF+ or ECG CSV; read by
+  `biofeedback.importers.read_with_meta`) becomes a session of beats only, protocol ``free``,
+  with the reader's segments, ``rr_1024`` empty. ``started_at`` is the file's own start time
+  when the format carries one, else its modification time minus the recording length.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ import argparse
 import asyncio
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from biofeedback.beats import Beat
 from biofeedback.commands._db import db_path
 from biofeedback.errors import UserError
 from biofeedback.protocols import Protocol, ProtocolError, parse_protocol
 from biofeedback.store import NewSession, SessionStatus, Store
+
+if TYPE_CHECKING:
+    from biofeedback.importers import ImportedRR
 
 #: Imports are not live: commit in large batches (a crash mid-import leaves an
 #: ``interrupted`` session that can be deleted and imported again).
@@ -90,15 +94,26 @@ def import_capture(path: Path, store: Store, *, title: str, tags: tuple[str, ...
     return result.session_id
 
 
-def import_rr(path: Path, store: Store, *, title: str, tags: tuple[str, ...]) -> int:
-    """Store an RR file's beats as a session; returns the new session id."""
-    from biofeedback.rr_io import read_rr
-
-    series = read_rr(path)
+def import_rr(
+    path: Path, imported: ImportedRR, store: Store, *, title: str, tags: tuple[str, ...]
+) -> int:
+    """Store an RR file's beats (already read) as a session; returns the new session id."""
+    series = imported.series
     duration = float(series.t_s[-1]) if series.n_beats else 0.0
-    started = path.stat().st_mtime - duration
+    if imported.started_at is not None:
+        # aware → exact; naive means the app wrote local time, which .timestamp() assumes.
+        started = imported.started_at.timestamp()
+    else:
+        started = path.stat().st_mtime - duration
     writer = store.begin_session(
-        NewSession(source="import", protocol="free", title=title, tags=tags, started_at=started),
+        NewSession(
+            source="import",
+            protocol="free",
+            title=title,
+            tags=tags,
+            notes="\n".join(imported.notes),
+            started_at=started,
+        ),
         flush_interval_s=IMPORT_FLUSH_INTERVAL_S,
     )
     writer.add_beats(
@@ -115,24 +130,23 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.exists():
         raise UserError(f"{path}: no such file")
-    if path.is_dir():
-        raise UserError(f"{path}: is a directory, expected an RR file or a capture")
     db = db_path(args)
     if not args.db:
         db.parent.mkdir(parents=True, exist_ok=True)
     title = args.title if args.title is not None else path.name
     tags = tuple(args.tag)
-    is_capture = looks_like_capture(path)
+    is_capture = path.is_file() and looks_like_capture(path)
+    imported = None
     if not is_capture:
         # Parse before opening the store so a bad file leaves no empty session behind.
-        from biofeedback.rr_io import read_rr
+        from biofeedback.importers import read_with_meta
 
-        read_rr(path)
+        imported = read_with_meta(path)
     with Store(db) as store:
-        if is_capture:
+        if imported is None:
             sid = import_capture(path, store, title=title, tags=tags)
         else:
-            sid = import_rr(path, store, title=title, tags=tags)
+            sid = import_rr(path, imported, store, title=title, tags=tags)
     from biofeedback.store import SessionReader
 
     with SessionReader(db) as reader:

@@ -1,0 +1,50 @@
+"""``biofeedback scan``: list nearby heart-rate straps (advertising service 0x180D)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from biofeedback.errors import UserError
+from devices.ble import ScanResult, bluetooth_unavailable_reason, scan_straps
+
+
+def as_json(r: ScanResult) -> dict[str, object]:
+    """One strap as printed by ``scan --json``."""
+    return {"name": r.name, "address": r.address, "rssi_dbm": r.rssi_dbm}
+
+
+def format_table(results: list[ScanResult]) -> str:
+    """Name, address and RSSI, strongest first."""
+    width = max([len("name"), *(len(r.name) for r in results)])
+    lines = [f"{'name':<{width}}  {'address':<36}  rssi_dbm"]
+    for r in results:
+        rssi = "" if r.rssi_dbm is None else str(r.rssi_dbm)
+        lines.append(f"{r.name or '?':<{width}}  {r.address:<36}  {rssi:>8}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.timeout > 0:
+        raise UserError(f"--timeout: expected a number of seconds > 0, got {args.timeout}")
+    try:
+        results = asyncio.run(scan_straps(args.timeout))
+    except Exception as exc:
+        reason = bluetooth_unavailable_reason(exc)
+        if reason is None:
+            raise
+        raise UserError(reason) from None
+    if args.json:
+        print(json.dumps([as_json(r) for r in results]))
+        return 0
+    if not results:
+        print(
+            f"no heart-rate strap found in {args.timeout:g} s (is it worn, moist and not "
+            "connected to another device?)",
+            file=sys.stderr,
+        )
+        return 0
+    print(format_table(results))
+    return 0

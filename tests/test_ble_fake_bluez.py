@@ -1,0 +1,173 @@
+"""bleak's REAL Linux (BlueZ D-Bus) backend against a fake ``org.bluez`` on a private bus.
+
+No ``backend=`` override anywhere: bleak talks D-Bus to `tests.fake_bluez`, which serves the
+adapter, a heart-rate strap and its GATT table from this test's event loop. Covers scan by
+service UUID, connect, notifications and decoding, Device Information / battery reads, a
+forced link loss followed by our supervisor's automatic reconnect, the gap as link events,
+no frame lost after the re-subscription, and the silence watchdog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from devices.ble import BleHeartRateSource, scan_straps
+from devices.records import HrFrame, LinkEvent, LinkState, StreamItem
+from devices.supervisor import SupervisorConfig
+from tests.fake_bluez import DbusDaemon, DbusUnavailable, FakeBluez, VirtualStrap
+
+pytestmark = [pytest.mark.fake_bluez, pytest.mark.skipif(sys.platform != "linux", reason="BlueZ")]
+
+REPO = Path(__file__).resolve().parents[1]
+CAPTURE = REPO / "recordings" / "resting-clean.jsonl"
+# Short supervisor settings so each scenario takes well under a second.
+FAST = SupervisorConfig(
+    backoff_initial_s=0.05, backoff_max_s=0.2, deadline_s=5.0, silence_s=2.0, scan_timeout_s=2.0
+)
+
+
+@pytest.fixture(scope="module")
+def dbus_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DbusDaemon]:
+    try:
+        daemon = DbusDaemon(tmp_path_factory.mktemp("dbus"))
+    except DbusUnavailable as exc:
+        pytest.skip(str(exc))
+    yield daemon
+    daemon.close()
+
+
+@pytest.fixture
+async def bluez(
+    dbus_daemon: DbusDaemon, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[FakeBluez]:
+    # bleak connects to DBUS_SYSTEM_BUS_ADDRESS (one manager per event loop, so per test).
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", dbus_daemon.address)
+    fake = await FakeBluez(dbus_daemon.address, VirtualStrap(CAPTURE)).start()
+    try:
+        yield fake
+    finally:
+        await fake.close()
+
+
+class Consumer:
+    """Runs ``source.stream()`` in a task; tests wait for items matching a condition."""
+
+    def __init__(self, source: BleHeartRateSource) -> None:
+        self.source = source
+        self.items: list[StreamItem] = []
+        self._queue: asyncio.Queue[StreamItem] = asyncio.Queue()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        async for item in self.source.stream():
+            await self._queue.put(item)
+
+    async def until(self, pred: Callable[[list[StreamItem]], bool], timeout_s: float = 5.0) -> None:
+        async with asyncio.timeout(timeout_s):
+            while not pred(self.items):
+                self.items.append(await self._queue.get())
+
+    async def finish(self) -> None:
+        self.source.stop()
+        async with asyncio.timeout(5.0):
+            await self._task
+        while not self._queue.empty():
+            self.items.append(self._queue.get_nowait())
+
+    def frames(self) -> list[bytes]:
+        return [i.raw for i in self.items if isinstance(i, HrFrame)]
+
+    def links(self) -> list[LinkEvent]:
+        return [i for i in self.items if isinstance(i, LinkEvent)]
+
+
+def count(state: LinkState, n: int = 1) -> Callable[[list[StreamItem]], bool]:
+    return lambda items: sum(isinstance(i, LinkEvent) and i.state is state for i in items) >= n
+
+
+def n_frames(n: int) -> Callable[[list[StreamItem]], bool]:
+    return lambda items: sum(isinstance(i, HrFrame) for i in items) >= n
+
+
+async def test_scan_finds_the_strap_by_service_uuid(bluez: FakeBluez) -> None:
+    found = await scan_straps(0.2)
+    strap = bluez.strap
+    # the mouse (HID only) advertises too, louder, but is not a heart-rate strap
+    assert [(r.name, r.address, r.rssi_dbm) for r in found] == [(strap.name, strap.address, -58)]
+    assert found[0].device.details["path"].endswith("dev_A0_9E_1A_5A_1B_2C")
+    uuids = [f.get("UUIDs") for f in bluez.discovery_filters if "UUIDs" in f]
+    assert uuids and "0000180d-0000-1000-8000-00805f9b34fb" in uuids[0].value
+
+
+async def test_stream_survives_link_loss_without_losing_frames(bluez: FakeBluez) -> None:
+    strap = bluez.strap
+    c = Consumer(BleHeartRateSource("Polar H10", config=FAST))
+    await c.until(count(LinkState.CONNECTED))
+    info = c.source.info
+    assert (info.name, info.address) == (strap.name, strap.address)
+    assert (info.model, info.manufacturer, info.serial, info.firmware) == (
+        strap.model, strap.manufacturer, strap.serial, strap.firmware,
+    )  # fmt: skip
+    assert (info.body_location, info.battery_pct) == ("chest", strap.battery_pct)
+
+    await strap.play(5)
+    await c.until(n_frames(5))
+    bluez.drop_link()  # out of range: Connected false, ServicesResolved false
+    await c.until(count(LinkState.DISCONNECTED))
+    strap.send_next()  # nobody subscribed: lost on air, must not show up
+    await c.until(count(LinkState.CONNECTED, 2))
+    await strap.play(8)
+    await c.until(n_frames(13))
+    await c.finish()
+
+    assert c.frames() == strap.sent  # everything sent while subscribed, in order
+    assert len(strap.sent) == 13 and len(strap.dropped) == 1
+    assert bluez.device is not None and bluez.device.connect_calls == 2
+    states = [e.state for e in c.links()]
+    gap = states[states.index(LinkState.DISCONNECTED) :]
+    assert gap[:5] == [
+        LinkState.DISCONNECTED, LinkState.RECONNECTING, LinkState.SCANNING,
+        LinkState.CONNECTING, LinkState.CONNECTED,
+    ]  # fmt: skip
+    assert c.links()[states.index(LinkState.DISCONNECTED)].detail == "link lost"
+    assert states[-1] is LinkState.END
+    assert c.source.summary().gaps == 1
+    # decoded through the shared decoder: HR from the capture's bytes
+    hr = [i.measurement.hr_bpm for i in c.items if isinstance(i, HrFrame)]
+    assert hr == [f[1] if not f[0] & 1 else int.from_bytes(f[1:3], "little") for f in strap.sent]
+
+
+async def test_silent_strap_trips_the_watchdog_and_reconnects(bluez: FakeBluez) -> None:
+    strap = bluez.strap
+    cfg = SupervisorConfig(backoff_initial_s=0.05, backoff_max_s=0.2, deadline_s=5.0, silence_s=0.3)
+    c = Consumer(BleHeartRateSource(strap.address, config=cfg))
+    await c.until(count(LinkState.CONNECTED))
+    await strap.play(2)
+    await c.until(count(LinkState.CONNECTED, 2))  # silent 0.3 s → disconnect → reconnect
+    await strap.play(3)
+    await c.until(n_frames(5))
+    await c.finish()
+    disc = [e for e in c.links() if e.state is LinkState.DISCONNECTED]
+    assert disc and disc[0].detail == "no notification for 0.3 s"
+    assert c.frames()[:5] == strap.sent[:5]
+    assert bluez.device is not None and bluez.device.connect_calls >= 2
+
+
+async def test_scan_cli_lists_the_strap(bluez: FakeBluez, dbus_daemon: DbusDaemon) -> None:
+    env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": dbus_daemon.address, "PYTHONPATH": str(REPO)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "biofeedback", "scan", "--timeout", "0.3", "--json",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(30):
+        out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    strap = bluez.strap
+    assert json.loads(out) == [{"name": strap.name, "address": strap.address, "rssi_dbm": -58}]
