@@ -95,9 +95,18 @@ def import_capture(path: Path, store: Store, *, title: str, tags: tuple[str, ...
 
 
 def import_rr(
-    path: Path, imported: ImportedRR, store: Store, *, title: str, tags: tuple[str, ...]
+    path: Path,
+    store: Store,
+    *,
+    title: str,
+    tags: tuple[str, ...],
+    imported: ImportedRR | None = None,
 ) -> int:
-    """Store an RR file's beats (already read) as a session; returns the new session id."""
+    """Store an RR file's beats as a session (``imported``: the file already read)."""
+    if imported is None:
+        from biofeedback.importers import read_with_meta
+
+        imported = read_with_meta(path)
     series = imported.series
     duration = float(series.t_s[-1]) if series.n_beats else 0.0
     if imported.started_at is not None:
@@ -146,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
         if imported is None:
             sid = import_capture(path, store, title=title, tags=tags)
         else:
-            sid = import_rr(path, imported, store, title=title, tags=tags)
+            sid = import_rr(path, store, title=title, tags=tags, imported=imported)
     from biofeedback.store import SessionReader
 
     with SessionReader(db) as reader:
