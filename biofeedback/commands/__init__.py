@@ -13,4 +13,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("import", "store an RR file (text, CSV, Kubios) or a capture as a session"),
     "sessions": ("sessions", "list stored sessions"),
     "session": ("session", "tag, rename, annotate or delete a stored session"),
+    "dashboard": ("dashboard", "serve the dashboard (live view, sessions, comparison, trends)"),
+    "report": ("report", "write a session report or export: html, pdf, csv, json, kubios"),
 }

@@ -1,17 +1,22 @@
-"""``biofeedback demo``: replay the bundled session through the real pipeline."""
+"""``biofeedback demo``: replay the bundled session as a live strap, into the dashboard.
+
+By default a temporary store is created, the dashboard is served on 127.0.0.1, and the
+bundled self-compassion-break capture is replayed at real speed (``--speed X``) through the
+live worker (the same `biofeedback.session.SessionRecorder` a strap uses) into the store, so
+the Live page shows it as it happens; when the replay ends, the comparison of its phases is a
+click away (the URL is printed). ``--no-dashboard`` prints the frames to the terminal instead.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+import tempfile
 from importlib import resources
 from pathlib import Path
 
-from biofeedback.commands.record import stream_to_terminal
 from biofeedback.errors import UserError
-from devices.capture import CaptureError
-from devices.replay import CaptureReplaySource, clock_for_speed
 
 DEMO_RECORDING = "self-compassion-break.jsonl"
 
@@ -21,10 +26,11 @@ def demo_recording_path() -> Path:
     return Path(str(resources.files("biofeedback") / "data" / DEMO_RECORDING))
 
 
-def run(args: argparse.Namespace) -> int:
-    path = Path(args.recording) if args.recording else demo_recording_path()
-    if args.speed < 0:
-        raise UserError(f"--speed: expected a number >= 0, got {args.speed}")
+def _terminal(args: argparse.Namespace, path: Path) -> int:
+    from biofeedback.commands.record import stream_to_terminal
+    from devices.capture import CaptureError
+    from devices.replay import CaptureReplaySource, clock_for_speed
+
     try:
         source = CaptureReplaySource(path, clock=clock_for_speed(args.speed))
     except CaptureError as exc:
@@ -37,3 +43,71 @@ def run(args: argparse.Namespace) -> int:
     )
     asyncio.run(stream_to_terminal(source, out=sys.stdout))
     return 0
+
+
+def _dashboard(args: argparse.Namespace, path: Path) -> int:
+    from biofeedback.commands.dashboard import (
+        Server,
+        network_warning,
+        open_dashboard,
+        serve_until_interrupted,
+    )
+    from devices.capture import CaptureError, read_capture
+
+    try:
+        read_capture(path)
+    except CaptureError as exc:
+        raise UserError(str(exc)) from None
+    tmp: tempfile.TemporaryDirectory[str] | None = None
+    if args.db:
+        db = Path(args.db)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="biofeedback-demo-")
+        db = Path(tmp.name) / "demo.db"
+    name = path.stem
+    try:
+        app, worker = open_dashboard(db, live_recordings={name: path})
+        server = Server(app.server, args.host, args.port).start()
+        warn = network_warning(args.host)
+        if warn:
+            print(warn, file=sys.stderr)
+        worker.start(f"replay:{name}", args.protocol, speed=args.speed, title="demo")
+        print(
+            f"demo: replaying {path.name} at speed {args.speed:g} into {db}\n"
+            f"demo: watch it live at {server.url}/live   (Ctrl-C to stop)",
+            file=sys.stderr,
+        )
+        announced = False
+
+        def tick() -> None:
+            nonlocal announced
+            st = worker.state(since_seq=1 << 62)
+            if not announced and not st.running and st.session_id is not None:
+                announced = True
+                print(
+                    f"demo: replay finished ({st.status}); compare its phases at "
+                    f"{server.url}/compare?ids={st.session_id}",
+                    file=sys.stderr,
+                )
+
+        try:
+            serve_until_interrupted(server, on_tick=tick)
+        finally:
+            print("demo: stopping…", file=sys.stderr)
+            worker.close()
+            server.stop()
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    path = Path(args.recording) if args.recording else demo_recording_path()
+    if args.speed < 0:
+        raise UserError(f"--speed: expected a number >= 0, got {args.speed}")
+    if args.no_dashboard:
+        return _terminal(args, path)
+    if not (0 <= args.port <= 65535):
+        raise UserError(f"--port: expected 0..65535, got {args.port}")
+    return _dashboard(args, path)

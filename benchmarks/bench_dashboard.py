@@ -1,0 +1,170 @@
+"""Dashboard speed (DESIGN.md §7): first page after launch, Compare of 100 sessions, live
+notification → visible latency in a real browser. Not a test; prints figures.
+
+    PYTHONPATH=. python benchmarks/bench_dashboard.py [--sessions 100] [--live-s 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def first_page(db: Path) -> None:
+    """`biofeedback dashboard` launched as a process → first page answered (HTTP 200)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "biofeedback", "dashboard", "--db", str(db), "--port", str(port)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
+    try:
+        while True:
+            try:
+                for path in ("/sessions", "/_dash-layout", "/_dash-dependencies"):
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.02)
+        print(
+            f"first page (launch → /sessions + layout + dependencies): "
+            f"{time.perf_counter() - t0:.2f} s (target ≤ 1.5 s)"
+        )
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def compare_100(db: Path, n: int) -> None:
+    from biofeedback.store import SessionReader
+    from dashboards.app import render_page
+    from dashboards.data import DashboardData
+
+    reader = SessionReader(db)
+    ids = ",".join(str(i) for i in range(1, n + 1))
+    data = DashboardData(reader)
+    t0 = time.perf_counter()
+    render_page(data, None, "/compare", f"?ids={ids}")
+    cold = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    render_page(data, None, "/compare", f"?ids={ids}")
+    warm = time.perf_counter() - t0
+    data2 = DashboardData(reader)
+    t0 = time.perf_counter()
+    data2.warm()
+    warmup = time.perf_counter() - t0
+    print(
+        f"Compare of {n} sessions, server time: cold {cold:.2f} s, "
+        f"warm (cached analyses) {warm:.3f} s (target ≤ 1 s); "
+        f"background warm-up of the cache at launch {warmup:.1f} s"
+    )
+    reader.close()
+
+
+def live_latency(live_s: float) -> None:
+    from playwright.sync_api import sync_playwright
+    from werkzeug.serving import make_server
+
+    from biofeedback.commands.demo import demo_recording_path
+    from biofeedback.live_worker import LiveWorker
+    from biofeedback.store import SessionReader, Store
+    from dashboards import create_app
+
+    with tempfile.TemporaryDirectory() as d:
+        db = Path(d) / "live.db"
+        Store(db).close()
+        reader = SessionReader(db)
+        w = LiveWorker(db, recordings={"scb": demo_recording_path()})
+        app = create_app(reader, w)
+        srv = make_server("127.0.0.1", 0, app.server, threaded=True)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{srv.server_port}/live"
+        with sync_playwright() as p:
+            b = p.chromium.launch(
+                executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"]
+            )
+            page = b.new_page()
+            page.goto(url)
+            page.wait_for_selector("#live-tacho .main-svg")
+            page.evaluate("""() => {
+                window._seen = [];
+                const gd = document.querySelector('#live-tacho .js-plotly-plot');
+                new MutationObserver(() => {
+                    const x = gd.data && gd.data[0].x;
+                    if (x && x.length) window._seen.push([Date.now() / 1000, x[x.length-1]]);
+                }).observe(gd, {subtree: true, childList: true, attributes: true});
+            }""")
+            w.start("replay:scb", "self-compassion-break", speed=1.0)
+            emitted: dict[float, float] = {}
+            seq = 0
+            t_end = time.time() + live_s
+            while time.time() < t_end:
+                st = w.state(since_seq=seq, run_id=w.state().run_id)
+                for bt in st.new_beats:
+                    emitted[round(bt.t_s, 3)] = bt.wall_s
+                seq = st.last_seq
+                time.sleep(0.05)
+            seen = page.evaluate("window._seen")
+            b.close()
+        w.close()
+        srv.shutdown()
+    lat: list[float] = []
+    warm_from = min(emitted.values(), default=0) + 6.0  # plotly.js warm-up (dash-testing §4.2)
+    for t_s, wall in emitted.items():
+        if wall < warm_from:
+            continue
+        vis = next((s for s, last_x in seen if last_x is not None and last_x >= t_s - 1e-6), None)
+        if vis is not None:
+            lat.append(vis - wall)
+    if len(lat) < 5:
+        print("live latency: too few beats observed")
+        return
+    lat.sort()
+    p95 = lat[int(0.95 * (len(lat) - 1))]
+    print(
+        f"notification → visible on the Live page: median {statistics.median(lat):.2f} s, "
+        f"p95 {p95:.2f} s, max {lat[-1]:.2f} s over {len(lat)} beats (target p95 ≤ 1.5 s)"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sessions", type=int, default=100)
+    ap.add_argument("--live-s", type=float, default=30.0)
+    a = ap.parse_args()
+    from dashboards.sample import populate_store
+
+    with tempfile.TemporaryDirectory() as d:
+        db = Path(d) / "bench.db"
+        t0 = time.perf_counter()
+        populate_store(db, a.sessions, seed=1)
+        print(
+            f"generated {a.sessions} simulated 12-min sessions in {time.perf_counter() - t0:.1f} s"
+        )
+        first_page(db)
+        compare_100(db, a.sessions)
+    if Path("/usr/bin/chromium").exists():
+        live_latency(a.live_s)
+    else:
+        print("live latency: skipped (/usr/bin/chromium missing)")
+
+
+if __name__ == "__main__":
+    main()

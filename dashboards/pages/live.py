@@ -1,0 +1,457 @@
+"""Live page: start a strap or a demo recording, watch HR/RMSSD/phase, mark, stop.
+
+The browser polls once a second (``dcc.Interval``); each poll asks the worker for the beats
+after the last one it has (a cursor in a ``dcc.Store``) and appends them with
+``extendData``: whole series are never resent. When the worker's run changes (a new
+recording, or a fresh tab) the charts are rebuilt once from the worker's ring buffer.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from dash import Dash, Input, Output, State, dcc, html, no_update
+
+from dashboards import figures
+from dashboards.ui import alert, fmt_duration
+
+if TYPE_CHECKING:
+    from biofeedback.live_worker import LiveState, LiveWorker
+
+TICK_MS = 1000
+#: Beats kept on the live charts (~4 min at 75 bpm).
+LIVE_POINTS = 300
+
+OUTPUTS: tuple[tuple[str, str], ...] = (
+    ("live-hr", "children"),
+    ("live-hr-sub", "children"),
+    ("live-rmssd", "children"),
+    ("live-rmssd-sub", "children"),
+    ("live-si", "children"),
+    ("live-si-sub", "children"),
+    ("live-phase", "children"),
+    ("live-prompt", "children"),
+    ("live-left", "children"),
+    ("live-quality", "children"),
+    ("live-tacho", "figure"),
+    ("live-tacho", "extendData"),
+    ("live-rmssd-graph", "figure"),
+    ("live-rmssd-graph", "extendData"),
+    ("live-cursor", "data"),
+    ("pacer-cfg", "data"),
+    ("pacer-box", "style"),
+    ("pacer-tick", "disabled"),
+    ("live-start", "disabled"),
+    ("live-mark", "disabled"),
+    ("live-stop", "disabled"),
+    ("live-after", "children"),
+)
+
+
+def _badge(text: str, level: str, bid: str | None = None) -> html.Span:
+    return html.Span(text, className=f"bf-badge {level}", id=bid)
+
+
+def quality_badges(st: LiveState) -> list[Any]:
+    """Signal-quality strip: link, contact, rejected packets, staleness, status."""
+    out: list[Any] = []
+    link = st.link
+    if st.run_id == 0:
+        return [_badge("no recording", "", "q-link")]
+    if link == "connected":
+        out.append(_badge("link: connected", "ok", "q-link"))
+    elif link in ("disconnected", "reconnecting"):
+        out.append(_badge("link lost — reconnecting…", "warn", "q-link"))
+    elif link == "gave_up":
+        out.append(_badge("strap vanished — gave up reconnecting", "bad", "q-link"))
+    elif link == "ended":
+        out.append(_badge("source ended", "", "q-link"))
+    else:
+        out.append(_badge(f"link: {link}", "warn", "q-link"))
+    if st.contact is True:
+        out.append(_badge("skin contact", "ok", "q-contact"))
+    elif st.contact is False:
+        out.append(_badge("NO skin contact — moisten the strap", "bad", "q-contact"))
+    else:
+        out.append(_badge("contact: not reported", "", "q-contact"))
+    rate = st.artefacts / st.beats if st.beats else 0.0
+    level = "ok" if rate <= 0.05 else "bad"
+    out.append(_badge(f"artefacts: {st.artefacts} ({rate:.1%})", level, "q-artefacts"))
+    if st.rejected:
+        out.append(_badge(f"rejected packets: {st.rejected}", "warn", "q-rejected"))
+    if st.running and st.seconds_since_data is not None and st.seconds_since_data > 5:
+        out.append(_badge(f"no data for {st.seconds_since_data:.0f} s", "bad", "q-stale"))
+    state = "recording" if st.running else (st.status or "stopped")
+    out.append(_badge(state, "ok" if st.running else "", "q-state"))
+    out.append(
+        html.Span(
+            f"{st.source_label} · {st.protocol} · t = {fmt_duration(st.t_s)}", className="bf-muted"
+        )
+    )
+    return out
+
+
+def live_tick(live: LiveWorker | None, cursor: dict[str, Any] | None) -> dict[str, Any]:
+    """Everything one poll updates, keyed ``"component.prop"`` (see `OUTPUTS`)."""
+    out: dict[str, Any] = {f"{c}.{p}": no_update for c, p in OUTPUTS}
+    if live is None:
+        return out
+    cur = cursor or {}
+    try:
+        st = live.state(since_seq=int(cur.get("seq", 0)), run_id=cur.get("run"))
+    except Exception as exc:  # never an error overlay for a display poll
+        out["live-quality.children"] = [_badge(f"live state unavailable: {exc}", "bad")]
+        return out
+    reset = st.run_id != cur.get("run")
+    xs = [round(b.t_s, 3) for b in st.new_beats]
+    rr = [round(b.rr_ms, 1) for b in st.new_beats]
+    rm = [None if b.rmssd60_ms is None else round(b.rmssd60_ms, 1) for b in st.new_beats]
+    if reset:
+        out["live-tacho.figure"] = figures.live_figure(
+            "RR tachogram (last minutes)",
+            "RR (ms)",
+            figures.RR_COLOR,
+            xs[-LIVE_POINTS:],
+            rr[-LIVE_POINTS:],
+        )
+        out["live-rmssd-graph.figure"] = figures.live_figure(
+            "RMSSD, 60 s window",
+            "RMSSD (ms)",
+            figures.RMSSD_COLOR,
+            xs[-LIVE_POINTS:],
+            rm[-LIVE_POINTS:],
+        )
+    elif xs:
+        out["live-tacho.extendData"] = figures.extend_payload(xs, rr, LIVE_POINTS)
+        out["live-rmssd-graph.extendData"] = figures.extend_payload(xs, rm, LIVE_POINTS)
+    out["live-cursor.data"] = {"run": st.run_id, "seq": st.last_seq}
+
+    out["live-hr.children"] = "—" if st.hr_bpm is None else f"{st.hr_bpm:.0f}"
+    out["live-hr-sub.children"] = "bpm (strap)"
+    if st.rmssd60_ms is None:
+        out["live-rmssd.children"] = "—"
+    else:
+        out["live-rmssd.children"] = f"{st.rmssd60_ms:.0f}"
+    out["live-rmssd-sub.children"] = (
+        f"ms · warming up {st.rmssd_window_fill * 60:.0f}/60 s"
+        if st.rmssd_warming_up and st.run_id
+        else "ms · last 60 s"
+    )
+    out["live-si.children"] = "—" if st.stress_index is None else f"{st.stress_index:.1f}"
+    out["live-si-sub.children"] = (
+        "√Baevsky SI, last 2 min (normal ≈ 7–12)"
+        if st.stress_index is not None
+        else "needs 30 beats"
+    )
+    if st.phase is not None:
+        n = f" ({(st.phase_index or 0) + 1}/{st.n_phases})" if st.n_phases else ""
+        out["live-phase.children"] = f"{st.phase}{n}"
+        out["live-left.children"] = f"{fmt_duration(st.phase_left_s)} left in this phase" + (
+            f" · {fmt_duration(st.protocol_left_s)} in the session"
+            if st.protocol_left_s is not None
+            else ""
+        )
+    else:
+        out["live-phase.children"] = (
+            "free session"
+            if st.running and st.n_phases == 0
+            else ("—" if not st.running else "starting…")
+        )
+        out["live-left.children"] = ""
+    out["live-prompt.children"] = st.prompt or ""
+    out["live-quality.children"] = quality_badges(st)
+    if st.pacer_bpm and st.running and st.pacer_phase_t0_s is not None:
+        out["pacer-cfg.data"] = {
+            "period_s": 60.0 / st.pacer_bpm,
+            "inhale_ratio": st.pacer_inhale_ratio or 0.4,
+            "offset_s": st.t_s - st.pacer_phase_t0_s,
+            "speed": st.speed if st.speed > 0 else 1.0,
+        }
+        out["pacer-box.style"] = {"display": "flex"}
+        out["pacer-tick.disabled"] = False
+    else:
+        out["pacer-cfg.data"] = None
+        out["pacer-box.style"] = {"display": "none"}
+        out["pacer-tick.disabled"] = True
+    out["live-start.disabled"] = st.running
+    out["live-mark.disabled"] = not st.running
+    out["live-stop.disabled"] = not st.running
+    after: list[Any] = []
+    if st.error:
+        after.append(alert(st.error, "bad", id="live-error"))
+    if st.link == "gave_up":
+        after.append(
+            alert(
+                "The strap stopped answering and reconnecting gave up. What was recorded "
+                "is saved; check the strap's battery and contact, then start again.",
+                "bad",
+            )
+        )
+    if not st.running and st.session_id is not None:
+        after.append(
+            alert(
+                [
+                    f"Recording saved as session #{st.session_id} ({st.status or 'stopped'}). ",
+                    dcc.Link(
+                        "See the comparison of its phases →",
+                        href=f"/compare?ids={st.session_id}",
+                        id="live-compare-link",
+                    ),
+                    " · ",
+                    dcc.Link("open the session", href=f"/session/{st.session_id}"),
+                ],
+                "info",
+            )
+        )
+    out["live-after.children"] = after
+    return out
+
+
+def _tile(label: str, vid: str, sub: str) -> html.Div:
+    return html.Div(
+        [
+            html.Div(label, className="bf-label"),
+            html.Div("—", id=vid, className="bf-value"),
+            html.Div("", id=sub, className="bf-sub"),
+        ],
+        className="bf-tile",
+    )
+
+
+def layout(live: LiveWorker | None, protocols: list[tuple[str, str]]) -> Any:
+    if live is None:
+        return html.Div(
+            [
+                html.H2("Live"),
+                alert(
+                    "Live recording is not available in this server (it was started without a "
+                    "recording worker). Use `biofeedback demo` or `biofeedback dashboard`.",
+                    "info",
+                    id="live-unavailable",
+                ),
+            ]
+        )
+    sources = [{"label": s.label, "value": s.value} for s in live.sources()]
+    st = live.state()
+    default_src = sources[0]["value"] if sources else None
+    proto_opts = [{"label": f"{title} ({name})", "value": name} for name, title in protocols]
+    default_proto = st.protocol or (
+        "self-compassion-break"
+        if any(n == "self-compassion-break" for n, _ in protocols)
+        else (protocols[0][0] if protocols else None)
+    )
+    return html.Div(
+        [
+            html.H2("Live"),
+            html.Div(id="live-quality", className="bf-quality"),
+            html.Div(
+                [
+                    dcc.Dropdown(
+                        id="live-source",
+                        options=sources,
+                        value=default_src,
+                        placeholder="recording (demo)",
+                        className="bf-dd",
+                        clearable=False,
+                    ),
+                    dcc.Input(
+                        id="live-strap",
+                        type="text",
+                        placeholder="or strap name/address",
+                        style={"width": "180px"},
+                    ),
+                    html.Span("speed ×"),
+                    dcc.Input(
+                        id="live-speed",
+                        type="number",
+                        value=1,
+                        min=0,
+                        step=1,
+                        style={"width": "70px"},
+                    ),
+                    dcc.Dropdown(
+                        id="live-protocol",
+                        options=proto_opts,
+                        value=default_proto,
+                        clearable=False,
+                        className="bf-dd",
+                    ),
+                    html.Button("Start", id="live-start", className="primary", disabled=st.running),
+                    html.Span(style={"width": "24px"}),
+                    dcc.Input(
+                        id="live-mark-text",
+                        type="text",
+                        placeholder="mark label (optional)",
+                        style={"width": "180px"},
+                    ),
+                    html.Button("Mark", id="live-mark", disabled=not st.running),
+                    html.Button(
+                        "Stop", id="live-stop", className="danger", disabled=not st.running
+                    ),
+                ],
+                className="bf-controls bf-card",
+            ),
+            html.Div(id="live-msg"),
+            html.Div(id="live-after"),
+            html.Div(
+                [
+                    _tile("Heart rate", "live-hr", "live-hr-sub"),
+                    _tile("RMSSD", "live-rmssd", "live-rmssd-sub"),
+                    _tile("Stress index", "live-si", "live-si-sub"),
+                    html.Div(
+                        [
+                            html.Div("Phase", className="bf-label"),
+                            html.Div("—", id="live-phase", className="bf-phase"),
+                            html.Div("", id="live-prompt", className="bf-prompt"),
+                            html.Div("", id="live-left", className="bf-muted"),
+                        ],
+                        className="bf-tile",
+                        style={"flex": "2 1 320px"},
+                    ),
+                    html.Div(
+                        [
+                            html.Div(id="pacer-circle", className="bf-pacer"),
+                            html.Div("", id="pacer-label", className="bf-muted"),
+                        ],
+                        id="pacer-box",
+                        className="bf-pacer-box bf-tile",
+                        style={"display": "none"},
+                    ),
+                ],
+                className="bf-row",
+                style={"marginBottom": "12px"},
+            ),
+            html.Div(
+                [
+                    html.Div(
+                        dcc.Graph(
+                            id="live-tacho",
+                            figure=figures.live_figure(
+                                "RR tachogram (last minutes)", "RR (ms)", figures.RR_COLOR
+                            ),
+                            config={"displaylogo": False},
+                        ),
+                        className="bf-card bf-grow",
+                    ),
+                    html.Div(
+                        dcc.Graph(
+                            id="live-rmssd-graph",
+                            figure=figures.live_figure(
+                                "RMSSD, 60 s window", "RMSSD (ms)", figures.RMSSD_COLOR
+                            ),
+                            config={"displaylogo": False},
+                        ),
+                        className="bf-card bf-grow",
+                    ),
+                ],
+                className="bf-row",
+            ),
+            dcc.Interval(id="live-tick", interval=TICK_MS),
+            dcc.Interval(id="pacer-tick", interval=100, disabled=True),
+            dcc.Store(id="live-cursor"),
+            dcc.Store(id="pacer-cfg"),
+        ]
+    )
+
+
+def start(
+    live: LiveWorker, source: str | None, strap: str | None, speed: Any, protocol: str | None
+) -> Any:
+    """Start button: returns the message to show."""
+    src = f"strap:{strap.strip()}" if strap and strap.strip() else source
+    if not src:
+        return alert("Pick a recording or type a strap name first.", "info")
+    if not protocol:
+        return alert("Pick a protocol first.", "info")
+    try:
+        sp = float(speed) if speed not in (None, "") else 1.0
+    except (TypeError, ValueError):
+        return alert(f"Speed must be a number, got {speed!r}.", "bad")
+    try:
+        live.start(src, protocol, speed=sp)
+    except Exception as exc:
+        return alert(str(exc), "bad")
+    return alert(f"Recording started ({protocol}).", "info", id="live-started")
+
+
+PACER_JS = """
+function(n, cfg) {
+    if (!cfg || !cfg.period_s) { window._bfPacer = null; return [{}, ""]; }
+    var ctx = window.dash_clientside.callback_context;
+    var trig = (ctx.triggered || []).map(function(t) { return t.prop_id; }).join(",");
+    if (!window._bfPacer || trig.indexOf("pacer-cfg") >= 0) {
+        window._bfPacer = {cfg: cfg, t: performance.now()};
+    }
+    var a = window._bfPacer;
+    var ts = a.cfg.offset_s + (performance.now() - a.t) / 1000 * a.cfg.speed;
+    var x = (ts % a.cfg.period_s) / a.cfg.period_s;
+    var r = a.cfg.inhale_ratio;
+    var inhale = x < r;
+    var s = inhale ? x / r : 1 - (x - r) / (1 - r);
+    var scale = 0.35 + 0.65 * (0.5 - 0.5 * Math.cos(Math.PI * s));
+    return [{transform: "scale(" + scale.toFixed(3) + ")"}, inhale ? "breathe in" : "breathe out"];
+}
+"""
+
+
+def register(app: Dash, live: LiveWorker | None) -> None:
+    if live is None:
+        return
+
+    @app.callback(
+        [Output(c, p) for c, p in OUTPUTS],
+        Input("live-tick", "n_intervals"),
+        State("live-cursor", "data"),
+    )
+    def _tick(_n: Any, cursor: Any) -> list[Any]:
+        res = live_tick(live, cursor)
+        return [res[f"{c}.{p}"] for c, p in OUTPUTS]
+
+    @app.callback(
+        Output("live-msg", "children", allow_duplicate=True),
+        Input("live-start", "n_clicks"),
+        State("live-source", "value"),
+        State("live-strap", "value"),
+        State("live-speed", "value"),
+        State("live-protocol", "value"),
+        prevent_initial_call=True,
+    )
+    def _start(_n: Any, source: Any, strap: Any, speed: Any, protocol: Any) -> Any:
+        return start(live, source, strap, speed, protocol)
+
+    @app.callback(
+        Output("live-msg", "children", allow_duplicate=True),
+        Output("live-mark-text", "value"),
+        Input("live-mark", "n_clicks"),
+        State("live-mark-text", "value"),
+        prevent_initial_call=True,
+    )
+    def _mark(_n: Any, text: Any) -> tuple[Any, Any]:
+        ok = live.mark((text or "").strip())
+        if not ok:
+            return alert("Nothing is being recorded.", "info"), no_update
+        st = live.state(since_seq=1 << 62)
+        return alert(f"Marked at {fmt_duration(st.t_s)}.", "info", id="live-marked"), ""
+
+    @app.callback(
+        Output("live-msg", "children", allow_duplicate=True),
+        Input("live-stop", "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def _stop(_n: Any) -> Any:
+        res = live.stop(wait_s=10.0)
+        if res is None:
+            return alert("Stopping… the session is being saved.", "info")
+        return alert(
+            f"Stopped. Session #{res.session_id} saved ({res.status}, {res.n_beats} beats).",
+            "info",
+            id="live-stopped",
+        )
+
+    app.clientside_callback(  # type: ignore[no-untyped-call]
+        PACER_JS,
+        Output("pacer-circle", "style"),
+        Output("pacer-label", "children"),
+        Input("pacer-tick", "n_intervals"),
+        Input("pacer-cfg", "data"),
+    )

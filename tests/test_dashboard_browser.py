@@ -1,0 +1,163 @@
+"""The dashboard in a real headless Chromium (Debian's /usr/bin/chromium via Playwright).
+
+One scenario keeps the tier short (~20-40 s): Live in demo mode at 20× (HR and RMSSD change
+with time), Mark, Stop, then Compare with the phase table, and every other page. Screenshots
+go to test-artifacts/ (gitignored).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import REPO
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = REPO / "test-artifacts"
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = pytest.mark.browser
+
+
+def _need_browser() -> Any:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not importable (pip install playwright; no browser download)")
+    return sync_playwright
+
+
+@pytest.fixture
+def dash_server() -> Iterator[Callable[[Any], str]]:
+    """Serve Flask-backed Dash apps with werkzeug in a thread (not dash_thread_server)."""
+    from werkzeug.serving import make_server
+
+    servers: list[tuple[Any, threading.Thread]] = []
+
+    def start(app: Any) -> str:
+        srv = make_server("127.0.0.1", 0, app.server, threaded=True)
+        th = threading.Thread(target=srv.serve_forever, daemon=True)
+        th.start()
+        servers.append((srv, th))
+        return f"http://127.0.0.1:{srv.server_port}"
+
+    yield start
+    for srv, th in servers:
+        srv.shutdown()
+        th.join(5)
+        srv.server_close()
+
+
+def test_live_demo_mark_stop_compare_and_every_page(
+    tmp_path: Path, dash_server: Callable[[Any], str]
+) -> None:
+    sync_playwright = _need_browser()
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=15_000)
+
+    from biofeedback.commands.demo import demo_recording_path
+    from biofeedback.live_worker import LiveWorker
+    from biofeedback.store import SessionReader
+    from dashboards import create_app
+    from dashboards.sample import populate_store
+
+    db = tmp_path / "b.db"
+    populate_store(db, 2, seed=11)
+    reader = SessionReader(db)
+    worker = LiveWorker(db, recordings={"self-compassion-break": demo_recording_path()})
+    url = dash_server(create_app(reader, worker))
+    ARTIFACTS.mkdir(exist_ok=True)
+    errors: list[str] = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+            page.on(
+                "console",
+                lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None,
+            )
+            page.set_default_timeout(15_000)
+
+            page.goto(f"{url}/live")
+            expect(page.locator("#live-start")).to_be_enabled()
+            page.fill("#live-speed", "20")
+            page.click("#live-start")
+            expect(page.locator("#live-started")).to_be_visible()
+            hr = page.locator("#live-hr")
+            expect(hr).to_have_text(re.compile(r"^\d+$"))
+            expect(page.locator("#live-rmssd")).to_have_text(re.compile(r"^\d+$"))
+            expect(page.locator("#q-link")).to_have_text("link: connected")
+            pts = "document.querySelector('#live-tacho .js-plotly-plot').data[0].x.length"
+            lastx = (
+                "(() => {const x = document.querySelector('#live-tacho .js-plotly-plot')"
+                ".data[0].x; return x[x.length - 1];})()"
+            )
+            page.wait_for_function(f"{pts} > 20")
+            t1 = page.evaluate(lastx)
+            rm1 = page.evaluate(
+                "document.querySelector('#live-rmssd-graph .js-plotly-plot').data[0].y.slice()"
+            )
+            page.wait_for_function(f"{lastx} > {t1} + 30")  # 30 s of stream time later
+            rm2 = page.evaluate(
+                "document.querySelector('#live-rmssd-graph .js-plotly-plot').data[0].y.slice()"
+            )
+            assert rm2 != rm1, "the RMSSD chart did not change"
+            page.fill("#live-mark-text", "felt calmer")
+            page.click("#live-mark")
+            expect(page.locator("#live-marked")).to_be_visible()
+            expect(page.locator("#live-phase")).not_to_have_text("—")
+            page.screenshot(path=str(ARTIFACTS / "dashboard-live.png"), full_page=True)
+            page.click("#live-stop")
+            expect(page.locator("#live-stopped")).to_be_visible()
+            link = page.locator("#live-compare-link")
+            expect(link).to_be_visible()
+            link.click()
+            expect(page).to_have_url(re.compile(r"/compare\?ids=3$"))
+            expect(page.locator("#phase-table-3")).to_be_visible()
+            expect(page.locator("#phase-table-3 tbody tr").first).to_contain_text("baseline")
+            expect(page.locator("#compare-fig .main-svg").first).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "dashboard-compare.png"), full_page=True)
+
+            page.goto(f"{url}/sessions")
+            expect(page.locator("#sess-list")).to_be_visible()
+            expect(page.locator("#sess-list tbody tr")).to_have_count(3)
+            page.screenshot(path=str(ARTIFACTS / "dashboard-sessions.png"), full_page=True)
+
+            page.goto(f"{url}/session/1")
+            expect(page.locator("#session-tacho .main-svg").first).to_be_visible()
+            page.wait_for_function(
+                "document.querySelector('#session-tacho .js-plotly-plot').data[0].x.length > 500"
+            )
+            expect(page.locator("#phase-table")).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "dashboard-session.png"), full_page=True)
+
+            page.goto(f"{url}/compare?ids=1,2")
+            expect(page.locator("#compare-pooled")).to_be_visible()
+
+            page.goto(f"{url}/trends")
+            expect(page.locator("#trends-summary")).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "dashboard-trends.png"), full_page=True)
+
+            page.goto(f"{url}/session/999")
+            expect(page.locator("#session-missing")).to_contain_text("no such session")
+            browser.close()
+    finally:
+        worker.close()
+        reader.close()
+    assert errors == []
