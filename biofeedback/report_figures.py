@@ -1,19 +1,20 @@
-"""Plotly figure builders for session reports (pure: arrays in, figures out).
+"""Plotly figure builders shared by the reports and the dashboard (pure: arrays in, figures out).
 
-Used by :mod:`biofeedback.reports.html` (and so the PDF). They live in ``biofeedback`` because
-the dependency direction is ``dashboards → biofeedback``; the dashboard may reuse them.
-plotly is imported here at module level, so import this module lazily (it is never imported
-by ``biofeedback --help``).
+Used by :mod:`biofeedback.reports.html` (and so the PDF) and by :mod:`dashboards.figures`,
+which passes its own :class:`FigureStyle` and point budget. They live in ``biofeedback``
+because the dependency direction is ``dashboards → biofeedback``. plotly is imported here at
+module level, so import this module lazily (it is never imported by ``biofeedback --help`` nor
+by ``import dashboards``).
 
-Long series are decimated for display with a min/max-preserving scheme so spikes (artefacts)
-stay visible: a 24 h record (80 k beats) is drawn with ≤ ``max_points`` points per trace.
+Long series are decimated for display with a min/max-preserving scheme
+(:func:`decimate_minmax`) so spikes (artefacts) stay visible: a 24 h record (80 k beats, ~2.3 MB
+of JSON) is drawn with ≤ ``max_points`` points per trace.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import Protocol
 
 import numpy as np
@@ -21,17 +22,30 @@ import plotly.graph_objects as go
 from numpy.typing import NDArray
 
 __all__ = [
+    "ARTEFACT_COLOR",
     "BANDS_HZ",
     "MAX_POINTS",
+    "REPORT_STYLE",
+    "RMSSD_COLOR",
+    "RR_COLOR",
+    "FigureStyle",
     "PhaseLike",
     "SpectrumLine",
     "comparison_figure",
     "decimate_minmax",
+    "gap_shapes",
+    "identity_trace",
+    "phase_fill",
+    "phase_shapes",
     "poincare_figure",
+    "poincare_pairs",
     "psd_figure",
     "rolling_rmssd",
     "rolling_rmssd_figure",
+    "segmented_line",
     "tachogram_figure",
+    "time_figure",
+    "xspan_shape",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -41,15 +55,27 @@ BoolArray = NDArray[np.bool_]
 #: Point budget per trace in reports (a 1 h session has ~4-5 k beats: drawn in full).
 MAX_POINTS = 6000
 
-PHASE_FILL = {
-    "baseline": "rgba(120, 120, 120, 0.12)",
-    "practice": "rgba(0, 150, 136, 0.14)",
-    "recovery": "rgba(63, 81, 181, 0.12)",
+#: Phase hues by kind (grey rest, teal practice, indigo recovery); see :func:`phase_fill`.
+PHASE_RGB: dict[str, tuple[int, int, int]] = {
+    "baseline": (120, 120, 120),
+    "practice": (0, 150, 136),
+    "recovery": (63, 81, 181),
 }
-PHASE_LINE = {"baseline": "#616161", "practice": "#00897b", "recovery": "#3f51b5"}
+
+
+def phase_fill(alpha: float, practice_alpha: float) -> dict[str, str]:
+    """Translucent phase fills by kind; practice a little stronger so it stands out."""
+    return {
+        kind: f"rgba({r}, {g}, {b}, {practice_alpha if kind == 'practice' else alpha:.2f})"
+        for kind, (r, g, b) in PHASE_RGB.items()
+    }
+
+
+PHASE_FILL = phase_fill(0.12, 0.14)
 RR_COLOR = "#37474f"
 RMSSD_COLOR = "#00897b"
 ARTEFACT_COLOR = "#d84315"
+IDENTITY_LINE: dict[str, object] = {"color": "#9e9e9e", "dash": "dot", "width": 1}
 GAP_FILL = "rgba(216, 67, 21, 0.10)"
 #: HRV frequency bands, Hz (Task Force of the ESC/NASPE 1996, Circulation 93:1043).
 BANDS_HZ: dict[str, tuple[float, float]] = {
@@ -74,8 +100,58 @@ _LAYOUT: dict[str, object] = {
 }
 
 
+@dataclass(frozen=True)
+class FigureStyle:
+    """What differs between the report's and the dashboard's time-series figures.
+
+    The logic (decimation, segments, phase/gap shading, artefact marks) is shared; only these
+    looks differ. ``title``/``axis`` are merged into the layout's title and both axes;
+    ``phase_fill``/``phase_label_color`` are keyed by phase kind; ``gap_shape`` is merged into
+    each link-gap rectangle, whose width is at least ``gap_min_width_s`` seconds.
+    """
+
+    layout: Mapping[str, object]
+    title: Mapping[str, object]
+    axis: Mapping[str, object]
+    phase_fill: Mapping[str, str]
+    phase_label_color: Mapping[str, str] | None
+    phase_label_size: int
+    #: Phase labels centred over the phase (dashboard) or at its left edge (report).
+    phase_label_centered: bool
+    gap_shape: Mapping[str, object]
+    gap_min_width_s: float
+    #: WebGL traces (fast in the browser); plain SVG for reports (static export).
+    webgl: bool
+    rr_width: float
+    artefact_size: int
+    #: Draw at most ``max_points`` artefact marks (the dashboard's JSON budget).
+    cap_artefacts: bool
+
+    def scatter(self, **kwargs: object) -> go.Scatter | go.Scattergl:
+        """A scatter trace of the style's kind (WebGL or SVG)."""
+        return go.Scattergl(**kwargs) if self.webgl else go.Scatter(**kwargs)
+
+
+#: Report (HTML/PDF) style.
+REPORT_STYLE = FigureStyle(
+    layout=_LAYOUT,
+    title={"x": 0.01, "xanchor": "left", "y": 0.985, "yanchor": "top"},
+    axis={},
+    phase_fill=PHASE_FILL,
+    phase_label_color=None,
+    phase_label_size=9,
+    phase_label_centered=False,
+    gap_shape={"fillcolor": GAP_FILL, "line": {"width": 0}, "layer": "below"},
+    gap_min_width_s=0.5,
+    webgl=False,
+    rr_width=1.0,
+    artefact_size=6,
+    cap_artefacts=False,
+)
+
+
 def _title(text: str) -> dict[str, object]:
-    return {"text": text, "x": 0.01, "xanchor": "left", "y": 0.985, "yanchor": "top"}
+    return {"text": text, **REPORT_STYLE.title}
 
 
 class PhaseLike(Protocol):
@@ -103,103 +179,189 @@ class SpectrumLine:
 def decimate_minmax(
     x: FloatArray, y: FloatArray, max_points: int = MAX_POINTS
 ) -> tuple[FloatArray, FloatArray]:
-    """Keep each bucket's min and max (in time order) so at most ``max_points`` remain."""
-    n = len(x)
+    """Reduce ``(x, y)`` to at most ``max_points`` points, keeping each bucket's min and max.
+
+    The series is cut into ``max_points // 2`` buckets of consecutive samples; each bucket
+    contributes its minimum and its maximum in their original order, so peaks (ectopic beats,
+    artefacts) survive. ``y`` must be finite; series at or under the budget are returned as
+    they are (copies).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    n = y.size
+    if x.size != n:
+        raise ValueError(f"x and y differ in length ({x.size} != {n})")
     if n <= max_points:
-        return x, y
-    buckets = max(1, max_points // 2)
-    edges = np.linspace(0, n, buckets + 1).astype(np.int64)
-    keep: list[int] = []
-    for a, b in pairwise(edges.tolist()):
-        if b <= a:
-            continue
-        seg = y[a:b]
-        i, j = a + int(np.argmin(seg)), a + int(np.argmax(seg))
-        keep.extend(sorted({i, j}))
-    idx = np.asarray(keep, dtype=np.int64)
-    return x[idx], y[idx]
+        return x.copy(), y.copy()
+    if max_points < 2:
+        raise ValueError("max_points must be >= 2")
+    nb = max_points // 2
+    bucket = (np.arange(n) * nb) // n  # bucket of each sample, non-decreasing
+    order = np.lexsort((y, bucket))  # by bucket, then by value
+    starts = np.searchsorted(bucket[order], np.arange(nb), side="left")
+    ends = np.searchsorted(bucket[order], np.arange(nb), side="right") - 1
+    keep = np.unique(np.concatenate([order[starts], order[ends]]))
+    return x[keep], y[keep]
 
 
-def _broken_line(
-    t_s: FloatArray, y: FloatArray, segment: IntArray, max_points: int
+def segmented_line(
+    x: FloatArray,
+    y: FloatArray,
+    segment: IntArray | None,
+    max_points: int = MAX_POINTS,
 ) -> tuple[list[float | None], list[float | None]]:
-    """x/y lists with ``None`` between segments so the line is not drawn across gaps."""
+    """Decimate each segment on its own and join them with ``None`` so gaps stay gaps.
+
+    Non-finite points are dropped. Returns plain lists (JSON-ready); the point budget is
+    shared in proportion to length.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    finite = np.isfinite(y) & np.isfinite(x)
+    if segment is None:
+        seg = np.zeros(x.size, dtype=np.int64)
+    else:
+        seg = np.asarray(segment, dtype=np.int64)
+    x, y, seg = x[finite], y[finite], seg[finite]
+    n = x.size
+    if n == 0:
+        return [], []
+    cuts = np.flatnonzero(np.diff(seg) != 0) + 1
+    pieces = np.split(np.arange(n), cuts)
+    budget = max(2 * len(pieces), max_points - len(pieces))
     xs: list[float | None] = []
     ys: list[float | None] = []
-    if len(t_s) == 0:
-        return xs, ys
-    cut = np.flatnonzero(np.diff(segment) != 0) + 1
-    bounds = [0, *cut.tolist(), len(t_s)]
-    budget = max(2, max_points // max(1, len(bounds) - 1))
-    for a, b in pairwise(bounds):
-        dx, dy = decimate_minmax(t_s[a:b], y[a:b], budget)
-        if xs:
+    for k, idx in enumerate(pieces):
+        share = max(2, int(budget * idx.size / n))
+        px, py = decimate_minmax(x[idx], y[idx], share)
+        if k:
             xs.append(None)
             ys.append(None)
-        xs.extend(dx.tolist())
-        ys.extend(dy.tolist())
+        xs.extend(px.tolist())
+        ys.extend(py.tolist())
     return xs, ys
 
 
-def _phase_shapes(fig: go.Figure, phases: Sequence[PhaseLike], labels: bool = True) -> None:
+def xspan_shape(x0_s: float, x1_s: float, **style: object) -> dict[str, object]:
+    """A layout shape over ``[x0_s, x1_s]`` on the time axis, the plot's full height.
+
+    ``x0_s == x1_s`` with ``type="line"`` makes a vertical line; ``style`` adds fill/line.
+    """
+    shape: dict[str, object] = {"type": "rect", "xref": "x", "yref": "paper"}
+    shape.update(x0=x0_s, x1=x1_s, y0=0, y1=1)
+    shape.update(style)
+    return shape
+
+
+def phase_shapes(
+    phases: Sequence[PhaseLike], style: FigureStyle = REPORT_STYLE, *, labels: bool = True
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """Layout shapes shading each phase, and (with ``labels``) annotations naming them."""
+    shapes: list[dict[str, object]] = []
+    notes: list[dict[str, object]] = []
     for ph in phases:
-        # Only pass annotation arguments with a label: plotly otherwise writes "new text".
-        ann: dict[str, object] = (
-            {"annotation_text": ph.name, "annotation_position": "top left",
-             "annotation_font_size": 9}
-            if labels
-            else {}
-        )  # fmt: skip
-        fig.add_vrect(
-            x0=ph.start_s,
-            x1=ph.end_s,
-            fillcolor=PHASE_FILL.get(ph.kind, "rgba(0,0,0,0.05)"),
-            line_width=0,
-            layer="below",
-            **ann,
+        fill = style.phase_fill.get(ph.kind, "rgba(0,0,0,0.04)")
+        shapes.append(
+            xspan_shape(ph.start_s, ph.end_s, fillcolor=fill, line={"width": 0}, layer="below")
         )
+        if not labels:
+            continue
+        font: dict[str, object] = {"size": style.phase_label_size}
+        if style.phase_label_color is not None:
+            font["color"] = style.phase_label_color.get(ph.kind, "#555")
+        # Centred: plotly's default (auto) anchor; else pinned to the phase's left edge.
+        where: dict[str, object] = (
+            {"x": (ph.start_s + ph.end_s) / 2}
+            if style.phase_label_centered
+            else {"x": ph.start_s, "xanchor": "left"}
+        )
+        notes.append(
+            {
+                **where,
+                "xref": "x",
+                "y": 1.0,
+                "yref": "paper",
+                "yanchor": "top",
+                "text": ph.name,
+                "showarrow": False,
+                "font": font,
+            }
+        )
+    return shapes, notes
 
 
-def _gap_shapes(fig: go.Figure, gaps: Sequence[tuple[float, float]]) -> None:
-    for a, b in gaps:
-        fig.add_vrect(x0=a, x1=max(b, a + 0.5), fillcolor=GAP_FILL, line_width=0, layer="below")
+def gap_shapes(
+    gaps: Sequence[tuple[float, float]], style: FigureStyle = REPORT_STYLE
+) -> list[dict[str, object]]:
+    """Layout rectangles over link gaps ``(start_s, end_s)`` (never interpolated)."""
+    return [xspan_shape(a, max(b, a + style.gap_min_width_s), **style.gap_shape) for a, b in gaps]
+
+
+def time_figure(
+    title: str,
+    y_title: str,
+    style: FigureStyle = REPORT_STYLE,
+    phases: Sequence[PhaseLike] = (),
+    gaps: Sequence[tuple[float, float]] = (),
+    *,
+    phase_labels: bool = True,
+    shapes: Sequence[dict[str, object]] = (),
+    annotations: Sequence[dict[str, object]] = (),
+) -> go.Figure:
+    """An empty figure against time (s): phases shaded, gaps marked, extra shapes added."""
+    pshapes, pnotes = phase_shapes(phases, style, labels=phase_labels)
+    fig = go.Figure()
+    fig.update_layout(
+        **style.layout,
+        title={"text": title, **style.title},
+        xaxis={"title": {"text": "time (s)"}, **style.axis},
+        yaxis={"title": {"text": y_title}, **style.axis},
+        shapes=pshapes + list(shapes) + gap_shapes(gaps, style),
+        annotations=pnotes + list(annotations),
+    )
+    return fig
 
 
 def tachogram_figure(
     t_s: FloatArray,
     rr_ms: FloatArray,
-    segment: IntArray,
-    artefact: BoolArray,
+    segment: IntArray | None = None,
+    artefact: BoolArray | None = None,
     phases: Sequence[PhaseLike] = (),
     gaps: Sequence[tuple[float, float]] = (),
     *,
     title: str = "RR tachogram",
     max_points: int = MAX_POINTS,
+    style: FigureStyle = REPORT_STYLE,
+    shapes: Sequence[dict[str, object]] = (),
+    annotations: Sequence[dict[str, object]] = (),
 ) -> go.Figure:
-    """RR (ms) against time (s): phases shaded, artefacts marked, link gaps tinted red."""
-    fig = go.Figure()
-    _phase_shapes(fig, phases)
-    _gap_shapes(fig, gaps)
-    xs, ys = _broken_line(t_s, rr_ms, segment, max_points)
+    """RR (ms) against time (s): phases shaded, artefacts marked, link gaps marked.
+
+    Segments (contiguous runs between gaps) are drawn as separate line pieces: a gap is never
+    bridged. Flagged beats are drawn from the raw values (≤ ``max_points`` of them when the
+    style caps them). ``shapes``/``annotations`` are added to the layout (e.g. user marks).
+    """
+    fig = time_figure(title, "RR (ms)", style, phases, gaps, shapes=shapes, annotations=annotations)
+    xs, ys = segmented_line(t_s, rr_ms, segment, max_points)
     fig.add_trace(
-        go.Scatter(x=xs, y=ys, mode="lines", name="RR", line={"color": RR_COLOR, "width": 1})
+        style.scatter(
+            x=xs, y=ys, mode="lines", name="RR", line={"color": RR_COLOR, "width": style.rr_width}
+        )
     )
-    if artefact.any():
+    if artefact is not None and np.any(artefact):
+        idx = np.flatnonzero(np.asarray(artefact, dtype=bool))
+        if style.cap_artefacts:
+            idx = idx[:max_points]
         fig.add_trace(
-            go.Scatter(
-                x=t_s[artefact],
-                y=rr_ms[artefact],
+            style.scatter(
+                x=np.asarray(t_s)[idx].tolist(),
+                y=np.asarray(rr_ms)[idx].tolist(),
                 mode="markers",
-                name=f"artefact ({int(artefact.sum())})",
-                marker={"color": ARTEFACT_COLOR, "size": 6, "symbol": "x"},
+                name=f"artefact ({int(np.sum(artefact))})",
+                marker={"color": ARTEFACT_COLOR, "symbol": "x", "size": style.artefact_size},
             )
         )
-    fig.update_layout(
-        title=_title(title),
-        xaxis_title="time (s)",
-        yaxis_title="RR (ms)",
-        **_LAYOUT,
-    )
     return fig
 
 
@@ -241,33 +403,59 @@ def rolling_rmssd(
 def rolling_rmssd_figure(
     t_s: FloatArray,
     rmssd_ms: FloatArray,
-    segment: IntArray,
+    segment: IntArray | None = None,
     phases: Sequence[PhaseLike] = (),
     *,
     window_s: float = 60.0,
     max_points: int = MAX_POINTS,
+    title: str | None = None,
+    name: str | None = None,
+    phase_labels: bool = False,
+    style: FigureStyle = REPORT_STYLE,
 ) -> go.Figure:
-    """Rolling RMSSD (ms) against time (s) with the phases shaded."""
-    fig = go.Figure()
-    _phase_shapes(fig, phases, labels=False)
-    ok = np.isfinite(rmssd_ms)
-    xs, ys = _broken_line(t_s[ok], rmssd_ms[ok], segment[ok], max_points)
+    """Rolling RMSSD (ms) against time (s) with the phases shaded; NaNs are left out."""
+    fig = time_figure(
+        title or f"Rolling RMSSD, {window_s:.0f}-s window",
+        "RMSSD (ms)",
+        style,
+        phases,
+        phase_labels=phase_labels,
+    )
+    xs, ys = segmented_line(t_s, rmssd_ms, segment, max_points)
     fig.add_trace(
-        go.Scatter(
+        style.scatter(
             x=xs,
             y=ys,
             mode="lines",
-            name=f"RMSSD ({window_s:.0f} s)",
+            name=name or f"RMSSD ({window_s:.0f} s)",
             line={"color": RMSSD_COLOR, "width": 1.5},
         )
     )
-    fig.update_layout(
-        title=_title(f"Rolling RMSSD, {window_s:.0f}-s window"),
-        xaxis_title="time (s)",
-        yaxis_title="RMSSD (ms)",
-        **_LAYOUT,
-    )
     return fig
+
+
+def poincare_pairs(
+    rr_ms: FloatArray, segment: IntArray | None = None, artefact: BoolArray | None = None
+) -> tuple[FloatArray, FloatArray, BoolArray]:
+    """Poincaré pairs ``(RR(n), RR(n+1))`` within one segment and clear of flagged beats.
+
+    Also returns the mask over ``n`` (length ``len(rr_ms) - 1``) of the pairs kept.
+    """
+    rr = np.asarray(rr_ms, dtype=np.float64)
+    if rr.size < 2:
+        empty = np.empty(0, dtype=np.float64)
+        return empty, empty, np.zeros(0, dtype=np.bool_)
+    seg = np.zeros(rr.size, np.int64) if segment is None else np.asarray(segment, np.int64)
+    ok = np.ones(rr.size, bool) if artefact is None else ~np.asarray(artefact, bool)
+    same: BoolArray = (seg[1:] == seg[:-1]) & ok[1:] & ok[:-1]
+    return rr[:-1][same], rr[1:][same], same
+
+
+def identity_trace(lo: float, hi: float, **kwargs: object) -> go.Scatter:
+    """The dotted line of identity from ``(lo, lo)`` to ``(hi, hi)`` for a Poincaré plot."""
+    return go.Scatter(
+        x=[lo, hi], y=[lo, hi], mode="lines", name="identity", line=IDENTITY_LINE, **kwargs
+    )
 
 
 def poincare_figure(
@@ -281,9 +469,8 @@ def poincare_figure(
 ) -> go.Figure:
     """Poincaré plot NN(n) vs NN(n+1), one colour per group (phase), pairs within segments."""
     fig = go.Figure()
-    if len(nn_ms) >= 2:
-        same = np.diff(segment) == 0
-        x, y = nn_ms[:-1][same], nn_ms[1:][same]
+    x, y, same = poincare_pairs(nn_ms, segment)
+    if x.size:  # (also no pair at all: every beat its own segment)
         g = np.asarray(groups if groups is not None else ["NN"] * len(nn_ms), dtype=object)
         g = g[1:][same]
         names = list(dict.fromkeys(g.tolist()))
@@ -300,16 +487,7 @@ def poincare_figure(
                 )
             )
         lo, hi = float(min(x.min(), y.min())), float(max(x.max(), y.max()))
-        fig.add_trace(
-            go.Scatter(
-                x=[lo, hi],
-                y=[lo, hi],
-                mode="lines",
-                name="identity",
-                line={"color": "#9e9e9e", "dash": "dot", "width": 1},
-                showlegend=False,
-            )
-        )
+        fig.add_trace(identity_trace(lo, hi, showlegend=False))
     sub = ""
     if sd1_ms is not None and sd2_ms is not None:
         sub = f" (SD1 {sd1_ms:.1f} ms, SD2 {sd2_ms:.1f} ms)"

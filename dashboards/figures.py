@@ -13,6 +13,22 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from biofeedback.report_figures import (
+    ARTEFACT_COLOR,
+    BANDS_HZ,
+    RMSSD_COLOR,
+    RR_COLOR,
+    FigureStyle,
+    decimate_minmax,
+    identity_trace,
+    phase_fill,
+    poincare_pairs,
+    segmented_line,
+    time_figure,
+    xspan_shape,
+)
+from biofeedback.report_figures import rolling_rmssd_figure as _rolling_rmssd_figure
+from biofeedback.report_figures import tachogram_figure as _tachogram_figure
 from dashboards.model import (
     BoolArray,
     Comparison,
@@ -24,25 +40,35 @@ from dashboards.model import (
     Trends,
 )
 
+__all__ = [
+    "ARTEFACT_COLOR",
+    "BANDS_HZ",
+    "DASH_STYLE",
+    "HR_COLOR",
+    "MAX_POINTS",
+    "RMSSD_COLOR",
+    "RR_COLOR",
+    "compare_figure",
+    "decimate_minmax",
+    "difference_figure",
+    "extend_payload",
+    "hr_figure",
+    "live_figure",
+    "poincare_figure",
+    "practice_figure",
+    "psd_figure",
+    "rolling_rmssd_figure",
+    "segmented_line",
+    "tachogram_figure",
+    "trends_figure",
+]
+
 #: Default point budget per trace (DESIGN.md §6: 2 k points ≈ 52 KB of JSON).
 MAX_POINTS = 2000
 
-PHASE_FILL = {
-    "baseline": "rgba(120, 120, 120, 0.10)",
-    "practice": "rgba(0, 150, 136, 0.12)",
-    "recovery": "rgba(63, 81, 181, 0.10)",
-}
+PHASE_FILL = phase_fill(0.10, 0.12)
 PHASE_LINE = {"baseline": "#757575", "practice": "#00897b", "recovery": "#3f51b5"}
-RR_COLOR = "#37474f"
 HR_COLOR = "#c62828"
-RMSSD_COLOR = "#00897b"
-ARTEFACT_COLOR = "#d84315"
-#: HRV frequency bands, Hz (Task Force of the ESC/NASPE 1996, Circulation 93:1043).
-BANDS_HZ: dict[str, tuple[float, float]] = {
-    "VLF": (0.0033, 0.04),
-    "LF": (0.04, 0.15),
-    "HF": (0.15, 0.4),
-}
 BAND_FILL = {
     "VLF": "rgba(158,158,158,0.35)",
     "LF": "rgba(255,167,38,0.45)",
@@ -56,112 +82,36 @@ _LAYOUT = {
     "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
     "hovermode": "x unified",
 }
+_TITLE: dict[str, object] = {"x": 0, "font": {"size": 14}}
 
 
-# --------------------------------------------------------------------------- decimation
+def _layout(title: str) -> dict[str, object]:
+    """Dashboard layout for a figure not against time: nearest-point hover, titled."""
+    return {**_LAYOUT, "hovermode": "closest", "title": {"text": title, **_TITLE}}
 
 
-def decimate_minmax(
-    x: FloatArray, y: FloatArray, max_points: int = MAX_POINTS
-) -> tuple[FloatArray, FloatArray]:
-    """Reduce ``(x, y)`` to at most ``max_points`` points, keeping each bucket's min and max.
-
-    The series is cut into ``max_points // 2`` buckets of consecutive samples; each bucket
-    contributes its minimum and its maximum in their original order, so peaks (ectopic beats,
-    artefacts) survive. ``y`` must be finite; series at or under the budget are returned as
-    they are (copies).
-    """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    n = y.size
-    if x.size != n:
-        raise ValueError(f"x and y differ in length ({x.size} != {n})")
-    if n <= max_points:
-        return x.copy(), y.copy()
-    if max_points < 2:
-        raise ValueError("max_points must be >= 2")
-    nb = max_points // 2
-    bucket = (np.arange(n) * nb) // n  # bucket of each sample, non-decreasing
-    order = np.lexsort((y, bucket))  # by bucket, then by value
-    starts = np.searchsorted(bucket[order], np.arange(nb), side="left")
-    ends = np.searchsorted(bucket[order], np.arange(nb), side="right") - 1
-    keep = np.unique(np.concatenate([order[starts], order[ends]]))
-    return x[keep], y[keep]
-
-
-def segmented_line(
-    x: FloatArray,
-    y: FloatArray,
-    segment: IntArray | None,
-    max_points: int = MAX_POINTS,
-) -> tuple[list[float | None], list[float | None]]:
-    """Decimate each segment on its own and join them with ``None`` so gaps stay gaps.
-
-    Returns plain lists (JSON-ready); the point budget is shared in proportion to length.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    finite = np.isfinite(y) & np.isfinite(x)
-    if segment is None:
-        seg = np.zeros(x.size, dtype=np.int64)
-    else:
-        seg = np.asarray(segment, dtype=np.int64)
-    x, y, seg = x[finite], y[finite], seg[finite]
-    n = x.size
-    if n == 0:
-        return [], []
-    cuts = np.flatnonzero(np.diff(seg) != 0) + 1
-    pieces = np.split(np.arange(n), cuts)
-    budget = max(2 * len(pieces), max_points - len(pieces))
-    xs: list[float | None] = []
-    ys: list[float | None] = []
-    for k, idx in enumerate(pieces):
-        share = max(2, int(budget * idx.size / n))
-        px, py = decimate_minmax(x[idx], y[idx], share)
-        if k:
-            xs.append(None)
-            ys.append(None)
-        xs.extend(px.tolist())
-        ys.extend(py.tolist())
-    return xs, ys
+#: The dashboard's looks for the shared time-series builders of `biofeedback.report_figures`.
+DASH_STYLE = FigureStyle(
+    layout=_LAYOUT,
+    title=_TITLE,
+    axis={"zeroline": False},
+    phase_fill=PHASE_FILL,
+    phase_label_color=PHASE_LINE,
+    phase_label_size=10,
+    phase_label_centered=True,
+    gap_shape={
+        "fillcolor": "rgba(0,0,0,0)",
+        "line": {"width": 1, "color": "#b71c1c", "dash": "dash"},
+    },
+    gap_min_width_s=0.0,
+    webgl=True,
+    rr_width=1.2,
+    artefact_size=8,
+    cap_artefacts=True,
+)
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _phase_shapes(
-    phases: Sequence[PhaseBand],
-) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
-    shapes: list[dict[str, object]] = []
-    notes: list[dict[str, object]] = []
-    for ph in phases:
-        shapes.append(
-            {
-                "type": "rect",
-                "xref": "x",
-                "yref": "paper",
-                "x0": ph.start_s,
-                "x1": ph.end_s,
-                "y0": 0,
-                "y1": 1,
-                "fillcolor": PHASE_FILL.get(ph.kind, "rgba(0,0,0,0.04)"),
-                "line": {"width": 0},
-                "layer": "below",
-            }
-        )
-        notes.append(
-            {
-                "x": (ph.start_s + ph.end_s) / 2,
-                "xref": "x",
-                "y": 1.0,
-                "yref": "paper",
-                "yanchor": "top",
-                "text": ph.name,
-                "showarrow": False,
-                "font": {"size": 10, "color": PHASE_LINE.get(ph.kind, "#555")},
-            }
-        )
-    return shapes, notes
 
 
 def _marker_shapes(
@@ -170,18 +120,8 @@ def _marker_shapes(
     shapes: list[dict[str, object]] = []
     notes: list[dict[str, object]] = []
     for m in markers:
-        shapes.append(
-            {
-                "type": "line",
-                "xref": "x",
-                "yref": "paper",
-                "x0": m.t_s,
-                "x1": m.t_s,
-                "y0": 0,
-                "y1": 1,
-                "line": {"color": "#6a1b9a", "width": 1, "dash": "dot"},
-            }
-        )
+        line = {"color": "#6a1b9a", "width": 1, "dash": "dot"}
+        shapes.append(xspan_shape(m.t_s, m.t_s, type="line", line=line))
         notes.append(
             {
                 "x": m.t_s,
@@ -198,42 +138,8 @@ def _marker_shapes(
     return shapes, notes
 
 
-def _gap_shapes(gaps: Sequence[LinkGap]) -> list[dict[str, object]]:
-    return [
-        {
-            "type": "rect",
-            "xref": "x",
-            "yref": "paper",
-            "x0": g.start_s,
-            "x1": g.end_s,
-            "y0": 0,
-            "y1": 1,
-            "fillcolor": "rgba(0,0,0,0)",
-            "line": {"width": 1, "color": "#b71c1c", "dash": "dash"},
-        }
-        for g in gaps
-    ]
-
-
-def _time_figure(
-    title: str,
-    y_title: str,
-    phases: Sequence[PhaseBand] = (),
-    markers: Sequence[MarkerPoint] = (),
-    gaps: Sequence[LinkGap] = (),
-) -> go.Figure:
-    shapes, notes = _phase_shapes(phases)
-    mshapes, mnotes = _marker_shapes(markers)
-    fig = go.Figure()
-    fig.update_layout(
-        **_LAYOUT,
-        title={"text": title, "x": 0, "font": {"size": 14}},
-        xaxis={"title": "time (s)", "zeroline": False},
-        yaxis={"title": y_title, "zeroline": False},
-        shapes=shapes + mshapes + _gap_shapes(gaps),
-        annotations=notes + mnotes,
-    )
-    return fig
+def _spans(gaps: Sequence[LinkGap]) -> list[tuple[float, float]]:
+    return [(g.start_s, g.end_s) for g in gaps]
 
 
 # --------------------------------------------------------------------------- session page
@@ -253,26 +159,24 @@ def tachogram_figure(
 ) -> go.Figure:
     """RR intervals (ms) against time (s), phases shaded, artefacts as red crosses.
 
-    Segments (contiguous runs between gaps) are drawn as separate line pieces: a gap is never
-    bridged. Flagged beats are drawn from the raw values (≤ ``max_points`` of them).
+    The shared builder (`biofeedback.report_figures.tachogram_figure`) in the dashboard's
+    style, with the user's marks as dotted lines. Segments are never bridged; at most
+    ``max_points`` points per trace.
     """
-    fig = _time_figure(title, "RR (ms)", phases, markers, gaps)
-    xs, ys = segmented_line(t_s, rr_ms, segment, max_points)
-    fig.add_trace(
-        go.Scattergl(x=xs, y=ys, mode="lines", name="RR", line={"color": RR_COLOR, "width": 1.2})
+    shapes, notes = _marker_shapes(markers)
+    return _tachogram_figure(
+        t_s,
+        rr_ms,
+        segment,
+        artefact,
+        phases,
+        _spans(gaps),
+        title=title,
+        max_points=max_points,
+        style=DASH_STYLE,
+        shapes=shapes,
+        annotations=notes,
     )
-    if artefact is not None and np.any(artefact):
-        idx = np.flatnonzero(np.asarray(artefact, dtype=bool))[:max_points]
-        fig.add_trace(
-            go.Scattergl(
-                x=np.asarray(t_s)[idx].tolist(),
-                y=np.asarray(rr_ms)[idx].tolist(),
-                mode="markers",
-                name=f"artefact ({int(np.sum(artefact))})",
-                marker={"color": ARTEFACT_COLOR, "symbol": "x", "size": 8},
-            )
-        )
-    return fig
 
 
 def hr_figure(
@@ -287,7 +191,7 @@ def hr_figure(
     rr = np.asarray(rr_ms, dtype=np.float64)
     with np.errstate(divide="ignore"):
         hr = np.where(rr > 0, 60000.0 / rr, np.nan)
-    fig = _time_figure("Heart rate", "HR (bpm)", phases)
+    fig = time_figure("Heart rate", "HR (bpm)", DASH_STYLE, phases)
     xs, ys = segmented_line(t_s, hr, segment, max_points)
     fig.add_trace(
         go.Scattergl(x=xs, y=ys, mode="lines", name="HR", line={"color": HR_COLOR, "width": 1})
@@ -304,14 +208,18 @@ def rolling_rmssd_figure(
     max_points: int = MAX_POINTS,
 ) -> go.Figure:
     """Rolling RMSSD (ms) over the trailing ``window_s`` seconds, against time."""
-    fig = _time_figure(f"Rolling RMSSD ({window_s:g} s window)", "RMSSD (ms)", phases)
-    xs, ys = segmented_line(t_s, rmssd_ms, None, max_points)
-    fig.add_trace(
-        go.Scattergl(
-            x=xs, y=ys, mode="lines", name="RMSSD", line={"color": RMSSD_COLOR, "width": 1.5}
-        )
+    return _rolling_rmssd_figure(
+        t_s,
+        rmssd_ms,
+        None,
+        phases,
+        window_s=window_s,
+        max_points=max_points,
+        title=f"Rolling RMSSD ({window_s:g} s window)",
+        name="RMSSD",
+        phase_labels=True,
+        style=DASH_STYLE,
     )
-    return fig
 
 
 def poincare_figure(
@@ -328,11 +236,7 @@ def poincare_figure(
     Pairs touching a flagged beat are left out. Above ``max_points`` pairs an evenly spaced
     subset is drawn (the cloud's shape survives; the ellipse uses the given SD1/SD2).
     """
-    rr = np.asarray(rr_ms, dtype=np.float64)
-    seg = np.zeros(rr.size, np.int64) if segment is None else np.asarray(segment, np.int64)
-    ok = np.ones(rr.size, bool) if artefact is None else ~np.asarray(artefact, bool)
-    same = (seg[1:] == seg[:-1]) & ok[1:] & ok[:-1]
-    x, y = rr[:-1][same], rr[1:][same]
+    x, y, _ = poincare_pairs(rr_ms, segment, artefact)
     if x.size > max_points:
         pick = np.linspace(0, x.size - 1, max_points).astype(np.int64)
         x, y = x[pick], y[pick]
@@ -348,16 +252,7 @@ def poincare_figure(
     )
     lo = float(min(x.min(), y.min())) if x.size else 400.0
     hi = float(max(x.max(), y.max())) if x.size else 1200.0
-    fig.add_trace(
-        go.Scatter(
-            x=[lo, hi],
-            y=[lo, hi],
-            mode="lines",
-            name="identity",
-            line={"color": "#9e9e9e", "dash": "dot", "width": 1},
-            hoverinfo="skip",
-        )
-    )
+    fig.add_trace(identity_trace(lo, hi, hoverinfo="skip"))
     if sd1_ms is not None and sd2_ms is not None and x.size:
         c = float(np.mean(np.concatenate([x, y])))
         a = np.linspace(0, 2 * np.pi, 121)
@@ -374,10 +269,8 @@ def poincare_figure(
                 line={"color": RMSSD_COLOR, "width": 2},
             )
         )
-    layout = {**_LAYOUT, "hovermode": "closest"}
     fig.update_layout(
-        **layout,
-        title={"text": "Poincaré plot", "x": 0, "font": {"size": 14}},
+        **_layout("Poincaré plot"),
         xaxis={"title": "RR n (ms)"},
         yaxis={"title": "RR n+1 (ms)", "scaleanchor": "x", "scaleratio": 1},
     )
@@ -426,8 +319,7 @@ def psd_figure(
         )
     )
     fig.update_layout(
-        **{**_LAYOUT, "hovermode": "closest"},
-        title={"text": "Power spectral density (Welch)", "x": 0, "font": {"size": 14}},
+        **_layout("Power spectral density (Welch)"),
         xaxis={"title": "frequency (Hz)", "range": [0, max_hz]},
         yaxis={"title": "PSD (ms²/Hz)", "rangemode": "tozero"},
     )
@@ -526,8 +418,7 @@ def compare_figure(cmp: Comparison, metric: str) -> go.Figure:
             )
         )
     fig.update_layout(
-        **{**_LAYOUT, "hovermode": "closest"},
-        title={"text": f"{metric} by phase", "x": 0, "font": {"size": 14}},
+        **_layout(f"{metric} by phase"),
         xaxis={"title": "phase", "categoryorder": "array", "categoryarray": phase_order},
         yaxis={"title": metric},
     )
@@ -558,8 +449,7 @@ def difference_figure(cmp: Comparison, metric: str) -> go.Figure:
     )
     fig.add_hline(y=0, line={"color": "#9e9e9e", "dash": "dot"})
     fig.update_layout(
-        **{**_LAYOUT, "hovermode": "closest"},
-        title={"text": f"Δ {metric} vs baseline (95 % CI)", "x": 0, "font": {"size": 14}},
+        **_layout(f"Δ {metric} vs baseline (95 % CI)"),
         yaxis={"title": f"Δ {metric}"},
         showlegend=False,
     )
@@ -610,8 +500,7 @@ def trends_figure(tr: Trends) -> go.Figure:
         )
     )
     fig.update_layout(
-        **{**_LAYOUT, "hovermode": "closest"},
-        title={"text": "Resting HRV (baseline RMSSD) per day", "x": 0, "font": {"size": 14}},
+        **_layout("Resting HRV (baseline RMSSD) per day"),
         xaxis={"title": "day", "type": "date"},
         yaxis={"title": "RMSSD (ms)"},
     )
@@ -629,8 +518,7 @@ def practice_figure(tr: Trends) -> go.Figure:
         )
     )
     fig.update_layout(
-        **{**_LAYOUT, "hovermode": "closest"},
-        title={"text": "Practice minutes per week", "x": 0, "font": {"size": 14}},
+        **_layout("Practice minutes per week"),
         xaxis={"title": "week starting", "type": "date"},
         yaxis={"title": "minutes"},
         showlegend=False,

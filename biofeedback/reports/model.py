@@ -44,22 +44,6 @@ __all__ = [
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
-#: Metrics shown in the per-phase table (key, label, unit), in order.
-TABLE_METRICS: tuple[tuple[str, str, str], ...] = (
-    ("MeanHR_bpm", "Mean HR", "bpm"),
-    ("MeanNN_ms", "Mean NN", "ms"),
-    ("SDNN_ms", "SDNN", "ms"),
-    ("RMSSD_ms", "RMSSD", "ms"),
-    ("pNN50_pct", "pNN50", "%"),
-    ("HF_ms2", "HF power", "ms²"),
-    ("LF_ms2", "LF power", "ms²"),
-    ("LFHF", "LF/HF", ""),
-    ("HF_peak_Hz", "HF peak", "Hz"),
-    ("SD1_ms", "SD1", "ms"),
-    ("SD2_ms", "SD2", "ms"),
-    ("StressIndex", "Stress index", ""),
-)
-
 #: Every metric key: (label, unit, what it reflects, reference).
 METRIC_INFO: dict[str, tuple[str, str, str, str]] = {
     "MeanNN_ms": ("Mean NN", "ms", "average beat-to-beat interval", "Task Force 1996"),
@@ -113,6 +97,26 @@ METRIC_INFO: dict[str, tuple[str, str, str, str]] = {
     "PNS_index": ("PNS index", "", "parasympathetic index (Kubios)", "Kubios HRV guide 2020"),
     "SNS_index": ("SNS index", "", "sympathetic index (Kubios)", "Kubios HRV guide 2020"),
 }
+
+#: Metrics shown in the per-phase table (key, label, unit), in order; label and unit come
+#: from :data:`METRIC_INFO` so the table and the references never disagree.
+TABLE_METRICS: tuple[tuple[str, str, str], ...] = tuple(
+    (key, METRIC_INFO[key][0], METRIC_INFO[key][1])
+    for key in (
+        "MeanHR_bpm",
+        "MeanNN_ms",
+        "SDNN_ms",
+        "RMSSD_ms",
+        "pNN50_pct",
+        "HF_ms2",
+        "LF_ms2",
+        "LFHF",
+        "HF_peak_Hz",
+        "SD1_ms",
+        "SD2_ms",
+        "StressIndex",
+    )
+)
 
 #: Full references for the short names in :data:`METRIC_INFO`.
 REFERENCES: dict[str, str] = {
