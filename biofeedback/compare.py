@@ -25,12 +25,24 @@ Across sessions, the baseline phase's lnRMSSD is the resting marker. Once ≥
 (Altini & Plews 2021, Sensors 21:7932): the 60-day mean of daily baseline lnRMSSD ± 0.5 SD,
 against which the rolling 7-day mean is judged; the smallest worthwhile change is 0.5 × that
 SD (Plews et al. 2013, Sports Med 43:773-781; Buchheit 2014, Front Physiol 5:73).
+
+Caching: the expensive part (``analyze_rr`` on every phase and phase kind, ~35 ms a session)
+is `analyse_session`, a pure function of the stored beats and phases. Its result, a
+`SessionAnalysis`, is saved in the store's ``analysis_cache`` table when a session ends
+(`cache_analysis`, called by ``record``, ``import`` and the live worker) and reused by
+`compare_session` and `baseline_history` while ``ANALYSIS_VERSION`` and the session's beat
+count still match and the session is no longer recording. The cheap part (bootstrap CIs,
+smallest worthwhile change, verdict: ~2-3 ms) always runs, so the personal SWC is applied
+fresh. Results with and without the cache are identical (floats round-trip exactly through
+JSON).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,7 +53,15 @@ import numpy as np
 from biofeedback.hrv._types import FloatArray, IntArray
 
 if TYPE_CHECKING:
-    from biofeedback.store import SessionReader
+    from biofeedback.store import SessionInfo, SessionReader, Store
+
+log = logging.getLogger(__name__)
+
+#: Version of `analyse_session`'s output. Bump it whenever the analysis (or anything it
+#: calls: artefact correction, metrics, windows) changes, so stored analyses are recomputed.
+ANALYSIS_VERSION = "compare-1"
+#: Session statuses whose data no longer change, so their analysis may be cached.
+FINAL_STATUSES: frozenset[str] = frozenset({"complete", "stopped_early", "interrupted"})
 
 WINDOW_S = 30.0
 N_BOOT = 2000
@@ -204,13 +224,121 @@ def bootstrap_diff_ci(
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class _Analysed:
+@dataclass(frozen=True, slots=True, eq=False)
+class KindAnalysis:
+    """All phases of one kind pooled: their metrics and their 30-s window sums.
+
+    ``windows`` has shape ``(n_windows, 4)``: [Σ successive-difference² (ms²), n differences,
+    Σ HR (bpm), n beats] per window (see `bootstrap_diff_ci`); ``(0, 4)`` when unreliable.
+    """
+
     metrics: PhaseMetrics
     windows: FloatArray
 
 
-def _analyse(name: str, kind: str, start_s: float, end_s: float, beats: Any) -> _Analysed:
+def _pm_to_json(p: PhaseMetrics) -> dict[str, Any]:
+    return {
+        "name": p.name,
+        "kind": p.kind,
+        "start_s": float(p.start_s),
+        "end_s": float(p.end_s),
+        "n_beats": int(p.n_beats),
+        "reliable": bool(p.reliable),
+        "metrics": {k: None if v is None else float(v) for k, v in p.metrics.items()},
+        "warnings": [str(w) for w in p.warnings],
+    }
+
+
+def _pm_from_json(d: dict[str, Any]) -> PhaseMetrics:
+    return PhaseMetrics(
+        name=str(d["name"]),
+        kind=str(d["kind"]),
+        start_s=float(d["start_s"]),
+        end_s=float(d["end_s"]),
+        n_beats=int(d["n_beats"]),
+        reliable=bool(d["reliable"]),
+        metrics={str(k): None if v is None else float(v) for k, v in d["metrics"].items()},
+        warnings=tuple(str(w) for w in d["warnings"]),
+    )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SessionAnalysis:
+    """The cacheable, expensive part of `compare_session` for one session.
+
+    Attributes
+    ----------
+    session_id
+        The analysed session.
+    n_beats
+        Beats the analysis saw; a cached analysis is valid only while the session still has
+        this many beats.
+    phases
+        `PhaseMetrics` of every recorded phase in order (or one ``whole`` pseudo-phase when
+        the session has no phases).
+    by_kind
+        ``baseline``/``practice``/``recovery`` (those present, in that order) pooled, with
+        their window sums.
+    version
+        `ANALYSIS_VERSION` of the code that computed it.
+
+    Compare with `to_json` (arrays make ``==`` ambiguous, so it is identity).
+    """
+
+    session_id: int
+    n_beats: int
+    phases: tuple[PhaseMetrics, ...]
+    by_kind: tuple[KindAnalysis, ...]
+    version: str = ANALYSIS_VERSION
+
+    def to_json(self) -> str:
+        """Lossless JSON text (floats as ``repr``, which round-trips exactly; ``None`` for
+        missing metrics; non-finite floats as ``NaN``/``Infinity``, which `json` reads back)."""
+        return json.dumps(
+            {
+                "version": self.version,
+                "session_id": int(self.session_id),
+                "n_beats": int(self.n_beats),
+                "phases": [_pm_to_json(p) for p in self.phases],
+                "by_kind": [
+                    {
+                        "metrics": _pm_to_json(k.metrics),
+                        "windows": [[float(x) for x in row] for row in k.windows],
+                    }
+                    for k in self.by_kind
+                ],
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> SessionAnalysis:
+        """Inverse of `to_json`; `ValueError`/`KeyError`/`TypeError` on a malformed text."""
+        d = json.loads(text)
+        return cls(
+            session_id=int(d["session_id"]),
+            n_beats=int(d["n_beats"]),
+            phases=tuple(_pm_from_json(p) for p in d["phases"]),
+            by_kind=tuple(
+                KindAnalysis(
+                    _pm_from_json(k["metrics"]),
+                    np.asarray(k["windows"], dtype=np.float64).reshape(-1, 4),
+                )
+                for k in d["by_kind"]
+            ),
+            version=str(d["version"]),
+        )
+
+    def baseline_lnrmssd(self) -> float | None:
+        """lnRMSSD of the first baseline phase when reliable (the resting marker), else None."""
+        for p in self.phases:
+            if p.kind == "baseline":
+                ln = p.metrics.get("lnRMSSD")
+                return ln if p.reliable and ln is not None else None
+        return None
+
+
+def _analyse(name: str, kind: str, start_s: float, end_s: float, beats: Any) -> KindAnalysis:
     from biofeedback.hrv import analyze_rr
 
     rr = beats["rr_ms"].to_numpy(dtype=np.float64)
@@ -219,7 +347,7 @@ def _analyse(name: str, kind: str, start_s: float, end_s: float, beats: Any) -> 
     empty = np.zeros((0, 4))
     if rr.size < 10:
         blank: dict[str, float | None] = dict.fromkeys(PHASE_KEYS)
-        return _Analysed(
+        return KindAnalysis(
             PhaseMetrics(
                 name, kind, start_s, end_s, int(rr.size), False, blank, ("too few beats",)
             ),
@@ -243,7 +371,7 @@ def _analyse(name: str, kind: str, start_s: float, end_s: float, beats: Any) -> 
         "ArtifactRate_pct": 100.0 * res.artifacts.rate,
     }
     windows = _window_sums(res.nn_ms, res.nn_t_s, res.nn_segment) if res.reliable else empty
-    return _Analysed(
+    return KindAnalysis(
         PhaseMetrics(name, kind, start_s, end_s, res.n_beats, res.reliable, m, res.warnings),
         windows,
     )
@@ -254,7 +382,7 @@ def _fmt(v: float | None, nd: int = 1) -> str:
 
 
 def _verdict(
-    by_kind: dict[str, _Analysed], diffs: list[Difference], swc_ln: float | None
+    by_kind: dict[str, KindAnalysis], diffs: list[Difference], swc_ln: float | None
 ) -> tuple[list[str], bool]:
     lines: list[str] = []
     quality_ok = True
@@ -331,10 +459,13 @@ def _verdict(
 # --------------------------------------------------------------------------- public
 
 
-def compare_session(
-    reader: SessionReader, session_id: int, *, swc_lnrmssd: float | None = None
-) -> SessionComparison:
-    """Per-phase metrics, practice/recovery vs baseline differences and a verdict.
+def analyse_session(reader: SessionReader, session_id: int) -> SessionAnalysis:
+    """Analyse every phase and phase kind of a session (the expensive, cacheable part).
+
+    Pure: depends only on the session's stored beats and phase markers. Each phase, and all
+    phases of each kind pooled (non-adjacent spans kept apart), go through
+    :func:`biofeedback.hrv.analyze_rr` (artefact correction, time/frequency metrics); the
+    pooled kinds also keep their 30-s window sums for the bootstrap.
 
     Parameters
     ----------
@@ -342,11 +473,7 @@ def compare_session(
         The store's read path.
     session_id
         Session to analyse. Unknown ids raise the store's error (a `UserError`).
-    swc_lnrmssd
-        Personal smallest worthwhile change of lnRMSSD (ln ms); a difference smaller than
-        it is reported as within noise even when its CI excludes zero.
     """
-    info = reader.session(session_id)
     beats = reader.beats(session_id)
     spans = reader.phases(session_id)
     phases: list[PhaseMetrics] = []
@@ -358,7 +485,7 @@ def compare_session(
     if not spans and len(beats):
         t = beats["t_s"].to_numpy()
         phases.append(_analyse("whole", "session", float(t[0]), float(t[-1]), beats).metrics)
-    by_kind: dict[str, _Analysed] = {}
+    by_kind: list[KindAnalysis] = []
     for kind in ("baseline", "practice", "recovery"):
         if kind not in kinds:
             continue
@@ -370,7 +497,69 @@ def compare_session(
         sel = sel.assign(segment=sel["segment"] * 1000 + _span_index(sel["t_s"], kinds[kind]))
         start = min(a for a, _ in kinds[kind])
         end = max(b for _, b in kinds[kind])
-        by_kind[kind] = _analyse(kind, kind, start, end, sel)
+        by_kind.append(_analyse(kind, kind, start, end, sel))
+    return SessionAnalysis(int(session_id), len(beats), tuple(phases), tuple(by_kind))
+
+
+def load_analysis(
+    reader: SessionReader, session_id: int, *, info: SessionInfo | None = None
+) -> SessionAnalysis | None:
+    """The stored analysis of a finished session, if it is current; else ``None``.
+
+    Current means: computed by this ``ANALYSIS_VERSION``, for the session's present beat
+    count, and the session is not still recording. A row that cannot be parsed is ignored.
+    """
+    info = reader.session(session_id) if info is None else info
+    if str(info.status) not in FINAL_STATUSES:
+        return None
+    payload = reader.cached_analysis(session_id, ANALYSIS_VERSION, info.n_beats)
+    if payload is None:
+        return None
+    try:
+        an = SessionAnalysis.from_json(payload)
+    except (ValueError, KeyError, TypeError):
+        log.warning("session %s: unreadable cached analysis ignored", session_id)
+        return None
+    if an.version != ANALYSIS_VERSION or an.n_beats != info.n_beats or an.session_id != info.id:
+        return None
+    return an
+
+
+def session_analysis(
+    reader: SessionReader, session_id: int, *, info: SessionInfo | None = None
+) -> SessionAnalysis:
+    """`load_analysis` when it has a current one, else `analyse_session` (not saved)."""
+    cached = load_analysis(reader, session_id, info=info)
+    return cached if cached is not None else analyse_session(reader, session_id)
+
+
+def cache_analysis(store: Store, session_id: int) -> None:
+    """Analyse a finished session and save the result in ``store``'s analysis cache.
+
+    Called where sessions end (``record``, ``import``, the live worker). Never raises for an
+    analysis or cache failure: it is logged, and the recording itself is already committed.
+    Does nothing for an in-memory store or a session still recording.
+    """
+    if store.path == ":memory:":
+        return
+    try:
+        from biofeedback.store import SessionReader
+
+        with SessionReader(store.path, clock=store.clock) as reader:
+            info = reader.session(session_id)
+            if str(info.status) not in FINAL_STATUSES:
+                return
+            an = analyse_session(reader, session_id)
+        store.save_analysis(session_id, an.version, an.n_beats, an.to_json())
+    except Exception:  # analysis must never cost the user a recording
+        log.exception("session %s: analysis not cached", session_id)
+
+
+def comparison_from_analysis(
+    info: SessionInfo, analysis: SessionAnalysis, *, swc_lnrmssd: float | None = None
+) -> SessionComparison:
+    """The cheap part of `compare_session`: bootstrap CIs, SWC test and verdict."""
+    by_kind = {k.metrics.kind: k for k in analysis.by_kind}
     diffs: list[Difference] = []
     if "baseline" in by_kind:
         base = by_kind["baseline"]
@@ -409,12 +598,35 @@ def compare_session(
         started_at=info.started_at,
         protocol=info.protocol,
         status=str(info.status),
-        phases=tuple(phases),
-        by_kind=tuple(a.metrics for a in by_kind.values()),
+        phases=analysis.phases,
+        by_kind=tuple(a.metrics for a in analysis.by_kind),
         differences=tuple(diffs),
         verdict=tuple(verdict),
         quality_ok=quality_ok,
     )
+
+
+def compare_session(
+    reader: SessionReader, session_id: int, *, swc_lnrmssd: float | None = None
+) -> SessionComparison:
+    """Per-phase metrics, practice/recovery vs baseline differences and a verdict.
+
+    Uses the store's cached `SessionAnalysis` when it is current (see `load_analysis`),
+    else analyses the session now (`analyse_session`); the result is the same either way.
+
+    Parameters
+    ----------
+    reader
+        The store's read path.
+    session_id
+        Session to analyse. Unknown ids raise the store's error (a `UserError`).
+    swc_lnrmssd
+        Personal smallest worthwhile change of lnRMSSD (ln ms); a difference smaller than
+        it is reported as within noise even when its CI excludes zero.
+    """
+    info = reader.session(session_id)
+    analysis = session_analysis(reader, session_id, info=info)
+    return comparison_from_analysis(info, analysis, swc_lnrmssd=swc_lnrmssd)
 
 
 def _span_index(t: Any, spans: list[tuple[float, float]]) -> Any:
@@ -456,18 +668,24 @@ def personal_normal_range(
 
 
 def baseline_history(reader: SessionReader) -> list[tuple[float, float]]:
-    """``(started_at, baseline lnRMSSD)`` for every session with a reliable baseline phase."""
+    """``(started_at, baseline lnRMSSD)`` for every session whose first baseline phase is
+    reliable (from the cached analysis when current, see `session_analysis`)."""
     out: list[tuple[float, float]] = []
     for info in reader.list_sessions():
         spans = [p for p in reader.phases(info.id) if p.kind == "baseline"]
         if not spans:
             continue
-        beats = reader.beats(info.id)
-        sp = spans[0]
-        sel = beats[(beats["t_s"] >= sp.start_s) & (beats["t_s"] < sp.end_s)]
-        an = _analyse(sp.name, "baseline", sp.start_s, sp.end_s, sel)
-        ln = an.metrics.metrics.get("lnRMSSD")
-        if an.metrics.reliable and ln is not None:
+        cached = load_analysis(reader, info.id, info=info)
+        if cached is not None:
+            ln = cached.baseline_lnrmssd()
+        else:
+            # Without a current cache row analyse only the baseline phase (1 of ~8 calls).
+            beats = reader.beats(info.id)
+            sp = spans[0]
+            sel = beats[(beats["t_s"] >= sp.start_s) & (beats["t_s"] < sp.end_s)]
+            pm = _analyse(sp.name, "baseline", sp.start_s, sp.end_s, sel).metrics
+            ln = pm.metrics.get("lnRMSSD") if pm.reliable else None
+        if ln is not None:
             out.append((info.started_at, ln))
     return out
 

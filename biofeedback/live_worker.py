@@ -364,6 +364,9 @@ class LiveWorker:
                 run.session_id = writer.session_id
                 run.recorder = rec
             result = await rec.run()
+            from biofeedback.compare import cache_analysis
+
+            cache_analysis(store, result.session_id)  # before the status: Compare is next
             with self._lock:
                 run.status = str(result.status)
             return result

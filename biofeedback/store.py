@@ -4,7 +4,9 @@ Layout
 ------
 One database file (``biofeedback.db`` in the platform user-data folder, or ``--db PATH`` /
 ``BIOFEEDBACK_DB``) holds every session: metadata, decoded frames (with the raw notification
-bytes), rejected packets, beats, markers (phase start/end, marks, notes) and link events.
+bytes), rejected packets, beats, markers (phase start/end, marks, notes) and link events,
+plus each finished session's cached analysis (``analysis_cache``, see
+`biofeedback.compare.cache_analysis`).
 
 Durability
 ----------
@@ -274,6 +276,18 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE sessions ADD COLUMN writer_host TEXT",
         ),
     ),
+    Migration(
+        3,
+        "analysis cache of finished sessions",
+        (
+            """CREATE TABLE analysis_cache (
+                session_id INTEGER PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
+                version TEXT NOT NULL,
+                n_beats INTEGER NOT NULL,
+                payload TEXT NOT NULL,
+                created_at REAL)""",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
@@ -335,11 +349,19 @@ def migrate(
 
 
 def _check_ours(conn: sqlite3.Connection, where: str) -> None:
-    app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
-    version = _user_version(conn)
+    # One read transaction, so the three reads see one snapshot: read one by one, a reader
+    # could see the id of a file not yet migrated and the tables of migration 1 just
+    # committed by another process, and call our own file foreign.
+    conn.execute("BEGIN")
+    try:
+        app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
+        version = _user_version(conn)
+        n_tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    finally:
+        if conn.in_transaction:  # read only: ending it either way is the same
+            conn.execute("ROLLBACK")
     if app_id == APPLICATION_ID:
         return
-    n_tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
     if app_id != 0 or version != 0 or n_tables:
         raise StoreError(f"{where}: not a biofeedback database (another program's SQLite file)")
 
@@ -578,7 +600,25 @@ class Store:
         if status == "recording" and not _writer_gone(pid, host, hb, self.clock.wall()):
             raise StoreError(f"{self._where}: session {session_id} is still being recorded")
         with self._tx() as c:
+            # Explicit, not only ON DELETE CASCADE: a connection without foreign_keys=ON
+            # (another tool) would leave the row behind for a later, reused id.
+            c.execute("DELETE FROM analysis_cache WHERE session_id = ?", (session_id,))
             c.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+
+    def save_analysis(self, session_id: int, version: str, n_beats: int, payload: str) -> None:
+        """Store (replace) the cached analysis of a session.
+
+        ``payload`` is opaque text (`biofeedback.compare.SessionAnalysis.to_json`); it is
+        valid while the analysis ``version`` and the session's beat count ``n_beats`` match
+        (`SessionReader.cached_analysis`).
+        """
+        self._require(session_id)
+        with self._tx() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO analysis_cache "
+                "(session_id, version, n_beats, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+                (session_id, version, int(n_beats), payload, self.clock.wall()),
+            )
 
 
 class SessionWriter:
@@ -1014,6 +1054,16 @@ class SessionReader:
         if open_ is not None:
             spans.append(PhaseSpan(open_[0], open_[1], open_[2], max(open_[2], end_of_data)))
         return spans
+
+    def cached_analysis(self, session_id: int, version: str, n_beats: int) -> str | None:
+        """The payload saved by `Store.save_analysis` for this analysis ``version`` and beat
+        count ``n_beats``, or ``None`` (no row, or a stale one)."""
+        rows = self._query(
+            "SELECT payload FROM analysis_cache WHERE session_id = ? AND version = ? "
+            "AND n_beats = ?",
+            (session_id, version, int(n_beats)),
+        )
+        return str(rows[0][0]) if rows else None
 
     def _end_of_data(self, session_id: int) -> float:
         row = self._query(

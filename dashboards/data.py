@@ -4,12 +4,19 @@ Pages and figures see the frozen view models of :mod:`dashboards.model`; this ad
 `biofeedback.store.SessionReader` DataFrames and `biofeedback.hrv` results into them, and
 caches per-session analyses (keyed by id, beat count and status, so a session still being
 recorded is re-analysed as it grows) so Compare/Trends over 100 sessions stay under 1 s.
+
+Compare and Trends read each session's `biofeedback.compare.SessionAnalysis` from the
+store's persisted analysis cache (filled when a session ends), so they are fast even on the
+first request after launch. A finished session without a current cache row (recorded before
+the cache existed, or by an older analysis version) is analysed once and saved through a
+read-write `Store`; if that fails (db locked, read-only file) the page still works and the
+analysis is kept in memory only.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
+import logging
 import math
 import threading
 from collections import OrderedDict
@@ -33,7 +40,10 @@ from dashboards.model import (
 )
 
 if TYPE_CHECKING:
+    from biofeedback.compare import SessionAnalysis
     from biofeedback.store import SessionInfo, SessionReader
+
+log = logging.getLogger(__name__)
 
 #: Metrics shown in the per-phase tables (DESIGN.md §5 keys).
 TABLE_METRICS = (
@@ -200,6 +210,8 @@ class DashboardData:
         self._editor = editor
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        # Session id -> ((n_beats, status), analysis): small, one entry per session, no LRU.
+        self._analyses: dict[int, tuple[tuple[int, str], SessionAnalysis]] = {}
 
     # -- cache -------------------------------------------------------------------------
 
@@ -216,8 +228,21 @@ class DashboardData:
         return value
 
     def warm(self, stop: threading.Event | None = None) -> int:
-        """Analyse every session's phases into the cache (run in a background thread at
-        server start so Compare/Trends answer from memory); returns how many were done."""
+        """Fill the caches (run in a background thread at server start): first the
+        comparisons (cheap once the store's analysis cache is filled; sessions missing there
+        are analysed and saved), then each session's phase table for the Session page.
+        Returns how many sessions got their phase table."""
+        try:
+            self.baseline_history()
+        except Exception:  # a bad store must not kill the thread; pages report it
+            log.exception("warm-up of the analysis cache failed")
+        for row in self.sessions():
+            if stop is not None and stop.is_set():
+                break
+            try:
+                self.compare([row.id])
+            except Exception:  # a bad session must not stop the others
+                continue
         n = 0
         for row in self.sessions():
             if stop is not None and stop.is_set():
@@ -227,14 +252,41 @@ class DashboardData:
                 n += 1
             except Exception:  # a bad session must not stop the others
                 continue
-        for row in self.sessions():
-            if stop is not None and stop.is_set():
-                break
-            try:
-                self.compare([row.id])
-            except Exception:  # a bad session must not stop the others
-                continue
         return n
+
+    def analyses(self, infos: Sequence[SessionInfo]) -> dict[int, SessionAnalysis]:
+        """`biofeedback.compare.SessionAnalysis` of each session: from memory, else the
+        store's analysis cache, else computed now (and, for a finished session, saved)."""
+        from biofeedback import compare as engine
+
+        out: dict[int, SessionAnalysis] = {}
+        to_save: list[SessionAnalysis] = []
+        for info in infos:
+            key = (info.n_beats, str(info.status))
+            with self._lock:
+                hit = self._analyses.get(info.id)
+            if hit is not None and hit[0] == key:
+                out[info.id] = hit[1]
+                continue
+            an = engine.load_analysis(self.reader, info.id, info=info)
+            if an is None:
+                an = engine.analyse_session(self.reader, info.id)
+                if str(info.status) in engine.FINAL_STATUSES and an.n_beats == info.n_beats:
+                    to_save.append(an)
+            with self._lock:
+                self._analyses[info.id] = (key, an)
+            out[info.id] = an
+        if to_save:
+            self._save_analyses(to_save)
+        return out
+
+    def _save_analyses(self, analyses: Sequence[SessionAnalysis]) -> None:
+        try:
+            with self._store() as s:
+                for an in analyses:
+                    s.save_analysis(an.session_id, an.version, an.n_beats, an.to_json())
+        except Exception as exc:  # locked or read-only store: keep them in memory only
+            log.info("analysis cache not saved (%s)", exc)
 
     # -- sessions ----------------------------------------------------------------------
 
@@ -426,11 +478,21 @@ class DashboardData:
         phases: list[PhaseMetrics] = []
         diffs: list[Difference] = []
         verdict: list[str] = []
+        infos = {sid: self.reader.session(sid) for sid in ids}
+        keys = {
+            sid: ("cmp", sid, i.n_beats, str(i.status), i.title, swc) for sid, i in infos.items()
+        }
+        with self._lock:
+            missing = [infos[sid] for sid in ids if keys[sid] not in self._cache]
+        analysed = self.analyses(missing)
         for sid in ids:
-            sc = self._cached(
-                ("cmp", *self._key(sid), swc),
-                functools.partial(engine.compare_session, self.reader, sid, swc_lnrmssd=swc),
-            )
+            info = infos[sid]
+
+            def make(info: SessionInfo = info) -> Any:
+                an = analysed.get(info.id) or self.analyses([info])[info.id]
+                return engine.comparison_from_analysis(info, an, swc_lnrmssd=swc)
+
+            sc = self._cached(keys[sid], make)
             for p in sc.phases:
                 phases.append(
                     PhaseMetrics(
@@ -488,12 +550,17 @@ class DashboardData:
     def baseline_history(self) -> list[tuple[float, float]]:
         """``(started_at unix s, baseline lnRMSSD)`` of sessions with a reliable baseline."""
         out: list[tuple[float, float]] = []
-        for info in self.reader.list_sessions():
-            for p in self.phase_metrics(info.id):
-                v = p.metrics.get("RMSSD_ms")
-                if p.kind == "baseline" and p.reliable and v is not None and v > 0:
-                    out.append((info.started_at, math.log(v)))
-                    break
+        infos = [
+            i
+            for i in self.reader.list_sessions()
+            if any(p.kind == "baseline" for p in self.reader.phases(i.id))
+        ]
+        # Same values as `biofeedback.compare.baseline_history` (first baseline phase).
+        analysed = self.analyses(infos)
+        for info in infos:
+            ln = analysed[info.id].baseline_lnrmssd()
+            if ln is not None:
+                out.append((info.started_at, ln))
         return out
 
     def normal_range(self) -> Any:
@@ -532,7 +599,7 @@ class DashboardData:
             per_day.setdefault(_iso_local(t)[:10], []).append(math.exp(ln))
         practice: dict[str, float] = {}
         for row in self.sessions():
-            for p in self.phase_metrics(row.id):
+            for p in self.phase_bands(row.id):  # spans only: no analysis needed
                 if p.kind == "practice":
                     d = dt.date.fromisoformat(row.day)
                     wk = (d - dt.timedelta(days=d.weekday())).isoformat()

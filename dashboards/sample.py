@@ -2,7 +2,9 @@
 
 Each session walks a protocol's phases with physiology that calms during practice
 (`biofeedback.simulate.simulate_rr`); beats and phase markers go through the real
-`biofeedback.store.SessionWriter`. Output is deterministic for a seed.
+`biofeedback.store.SessionWriter`, and each finished session's analysis is cached
+(`biofeedback.compare.cache_analysis`) as ``record``/``import`` do. Output is deterministic
+for a seed.
 """
 
 from __future__ import annotations
@@ -28,9 +30,14 @@ def populate_store(
     protocol: str = "self-compassion-break",
     first_day: dt.date = dt.date(2026, 9, 1),
     tags: tuple[str, ...] = ("sim",),
+    cache_analyses: bool = True,
 ) -> list[int]:
-    """Write ``n_sessions`` simulated sessions, one per day from ``first_day``; their ids."""
+    """Write ``n_sessions`` simulated sessions, one per day from ``first_day``; their ids.
+
+    ``cache_analyses=False`` leaves the analysis cache empty (a store from before it existed).
+    """
     from biofeedback.beats import TICKS_PER_S, Beat
+    from biofeedback.compare import cache_analysis
     from biofeedback.protocols import load_protocol
     from biofeedback.simulate import Phase, simulate_rr
     from biofeedback.store import Marker, MarkerKind, NewSession, SessionStatus, Store
@@ -73,5 +80,7 @@ def populate_store(
                 for t, tk in zip(sim.t_s, ticks, strict=True)
             )
             w.finish(SessionStatus.COMPLETE, ended_at=start + sim.duration_s)
+            if cache_analyses:
+                cache_analysis(store, w.session_id)
             ids.append(w.session_id)
     return ids

@@ -11,11 +11,17 @@ import pytest
 
 from biofeedback.beats import Beat
 from biofeedback.compare import (
+    ANALYSIS_VERSION,
     MIN_BASELINES,
+    SessionAnalysis,
+    analyse_session,
+    baseline_history,
     bootstrap_diff_ci,
+    cache_analysis,
     compare_session,
     compare_sessions,
     comparison_to_json,
+    load_analysis,
     personal_normal_range,
 )
 from biofeedback.protocols import load_protocol
@@ -225,3 +231,149 @@ def test_record_then_compare_end_to_end_through_the_cli(tmp_path: Path) -> None:
     ln = d[("practice-baseline", "lnRMSSD")]
     # source: recordings/generate.py calming trend (HR down, RSA up during the practice)
     assert hr["ci95"][1] < 0 < ln["ci95"][0]
+    with SessionReader(db) as reader:  # the recording filled the analysis cache
+        assert load_analysis(reader, 1) is not None
+
+
+# ----------------------------------------------------------------------------- analysis cache
+
+
+def _tampered(an: SessionAnalysis, *, version: str = ANALYSIS_VERSION) -> str:
+    """``an`` as JSON with the first phase's RMSSD replaced by a value no analysis gives."""
+    import json
+
+    d = json.loads(an.to_json())
+    d["phases"][0]["metrics"]["RMSSD_ms"] = 12345.0
+    d["version"] = version
+    return json.dumps(d)
+
+
+def test_cached_analysis_gives_identical_results_and_stale_rows_are_ignored(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "c.db"
+    sid = _record_scb(db)
+    other = _record_scb(db)
+    with SessionReader(db) as reader:
+        fresh = compare_session(reader, sid)
+        fresh_swc = compare_session(reader, sid, swc_lnrmssd=0.4)
+        fresh_history = baseline_history(reader)
+        assert load_analysis(reader, sid) is None  # nothing cached yet
+        an = analyse_session(reader, sid)
+        n_beats = reader.session(sid).n_beats
+    # Lossless JSON: every float, window sum and None comes back exactly.
+    back = SessionAnalysis.from_json(an.to_json())
+    assert back.to_json() == an.to_json()
+    assert back.phases == an.phases
+    for a, b in zip(an.by_kind, back.by_kind, strict=True):
+        assert a.metrics == b.metrics
+        assert a.windows.shape == b.windows.shape and np.array_equal(a.windows, b.windows)
+    with Store(db) as store:
+        cache_analysis(store, sid)
+        cache_analysis(store, other)
+    with SessionReader(db) as reader:
+        cached = load_analysis(reader, sid)
+        assert cached is not None and cached.to_json() == an.to_json()
+        assert compare_session(reader, sid) == fresh
+        assert compare_session(reader, sid, swc_lnrmssd=0.4) == fresh_swc
+        assert baseline_history(reader) == fresh_history
+    # The cache is what answers: a (tampered) current row shows through...
+    with Store(db) as store:
+        store.save_analysis(sid, ANALYSIS_VERSION, n_beats, _tampered(an))
+    with SessionReader(db) as reader:
+        assert compare_session(reader, sid).phases[0].metrics["RMSSD_ms"] == 12345.0
+    # ...but rows of another analysis version or another beat count are ignored.
+    for version, n in (("compare-0", n_beats), (ANALYSIS_VERSION, n_beats - 1)):
+        with Store(db) as store:
+            store.save_analysis(sid, version, n, _tampered(an, version=version))
+        with SessionReader(db) as reader:
+            assert load_analysis(reader, sid) is None
+            assert compare_session(reader, sid) == fresh
+
+
+def test_a_session_still_recording_is_never_cached(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    sim = simulate_rr([Phase("rest", "baseline", 120.0, 65.0, 25.0, 12.0)], seed=2)
+    with Store(db) as store:
+        w = store.begin_session(NewSession(source="import"))
+        t = np.cumsum(sim.rr_ms) / 1000.0
+        w.add_beats(Beat(float(ti), float(r), None, 0) for ti, r in zip(t, sim.rr_ms, strict=True))
+        w.flush()
+        cache_analysis(store, w.session_id)  # refused: the writer (this process) is alive
+        with SessionReader(db) as reader:
+            assert reader.cached_analysis(w.session_id, ANALYSIS_VERSION, t.size) is None
+            fresh = compare_session(reader, w.session_id)
+            an = analyse_session(reader, w.session_id)
+        store.save_analysis(w.session_id, ANALYSIS_VERSION, t.size, _tampered(an))
+        with SessionReader(db) as reader:
+            assert load_analysis(reader, w.session_id) is None
+            assert compare_session(reader, w.session_id) == fresh
+
+
+def test_cache_analysis_logs_instead_of_raising(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with Store(tmp_path / "e.db") as store, caplog.at_level("ERROR"):
+        cache_analysis(store, 42)  # no such session
+    assert any("42" in r.getMessage() for r in caplog.records)
+    with Store(":memory:") as mem:
+        cache_analysis(mem, 1)  # nothing to cache in a throw-away store
+
+
+def test_import_fills_the_analysis_cache(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from biofeedback.cli import main
+
+    db = tmp_path / "i.db"
+    rr_file = tmp_path / "rr.txt"
+    sim = simulate_rr([Phase("rest", "baseline", 300.0, 65.0, 25.0, 12.0)], seed=4)
+    rr_file.write_text("\n".join(f"{x:.0f}" for x in sim.rr_ms) + "\n")
+    assert main(["import", str(SCB), "--db", str(db)]) == 0
+    assert main(["import", str(rr_file), "--db", str(db)]) == 0
+    capsys.readouterr()
+    kinds: list[list[str]] = []
+    with SessionReader(db) as reader:
+        for info in reader.list_sessions():
+            cached = load_analysis(reader, info.id)
+            assert cached is not None, info.id
+            assert cached.to_json() == analyse_session(reader, info.id).to_json()
+            kinds.append([p.kind for p in cached.phases])
+    # The capture's header phases; an RR file has none, so one whole-session pseudo-phase.
+    assert kinds == [["baseline", "practice", "practice", "practice", "recovery"], ["session"]]
+
+
+def test_live_worker_fills_the_analysis_cache_when_the_recording_ends(tmp_path: Path) -> None:
+    from biofeedback.live_worker import LiveWorker
+
+    db = tmp_path / "live.db"
+    w = LiveWorker(db, recordings={"scb": SCB})
+    try:
+        w.start("replay:scb", "self-compassion-break", speed=0)  # as fast as possible
+        res = w.wait(120)
+    finally:
+        w.close()
+    assert res is not None and res.n_beats > 0
+    with SessionReader(db) as reader:
+        cached = load_analysis(reader, res.session_id)
+        assert cached is not None
+        assert cached.to_json() == analyse_session(reader, res.session_id).to_json()
+
+
+def test_dashboard_saves_missing_analyses_and_answers_the_same(tmp_path: Path) -> None:
+    from dashboards.data import DashboardData
+    from dashboards.sample import populate_store
+
+    cached_db, bare_db = tmp_path / "cached.db", tmp_path / "bare.db"
+    ids = populate_store(cached_db, 2, seed=3)
+    assert populate_store(bare_db, 2, seed=3, cache_analyses=False) == ids
+    with SessionReader(cached_db) as a, SessionReader(bare_db) as b:
+        assert all(load_analysis(a, i) is not None for i in ids)
+        assert all(load_analysis(b, i) is None for i in ids)
+        from_cache = DashboardData(a).compare(ids)
+        computed = DashboardData(b).compare(ids)  # analyses and saves them
+        assert computed == from_cache
+        for i in ids:
+            saved, reference = load_analysis(b, i), load_analysis(a, i)
+            assert saved is not None and reference is not None
+            assert saved.to_json() == reference.to_json()

@@ -413,3 +413,48 @@ def test_tag_rename_annotate_delete(tmp_path: Path) -> None:
     for table in ("sessions", "beats", "markers", "tags"):
         assert c.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
     c.close()
+
+
+# ----------------------------------------------------------------------------- analysis cache
+
+
+def test_v2_database_gains_the_analysis_cache(tmp_path: Path) -> None:
+    path = tmp_path / "v2.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, target=2)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "analysis_cache" not in tables
+    conn.close()
+    with SessionReader(path) as r:  # upgrades through a short read-write open
+        assert r.cached_analysis(1, "v", 0) is None
+    c = sqlite3.connect(path)
+    cols = [r[1] for r in c.execute("PRAGMA table_info(analysis_cache)")]
+    assert cols == ["session_id", "version", "n_beats", "payload", "created_at"]
+    assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 3
+    c.close()
+
+
+def test_analysis_cache_matches_version_and_beat_count_and_goes_with_the_session(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.db"
+    with Store(path, clock=VirtualClock(wall_start_s=1_700_000_000.0)) as store:
+        w = store.begin_session(NewSession(source="import"))
+        w.add_beats([Beat(1.0, 1000.0, None, 0), Beat(2.0, 1000.0, None, 0)])
+        w.finish(SessionStatus.COMPLETE)
+        sid = w.session_id
+        store.save_analysis(sid, "v1", 2, '{"a": 1}')
+        store.save_analysis(sid, "v1", 2, '{"a": 2}')  # replaces
+        with pytest.raises(StoreError, match="no session with id 99"):
+            store.save_analysis(99, "v1", 2, "{}")
+        with SessionReader(path) as r:
+            assert r.cached_analysis(sid, "v1", 2) == '{"a": 2}'
+            assert r.cached_analysis(sid, "v2", 2) is None  # other analysis version
+            assert r.cached_analysis(sid, "v1", 3) is None  # session grew since
+        row = store.conn.execute("SELECT created_at FROM analysis_cache").fetchone()
+        assert row[0] == 1_700_000_000.0  # the store's clock
+        # The row must go even where foreign keys are not enforced (no cascade).
+        store.conn.execute("PRAGMA foreign_keys = OFF")
+        store.delete(sid)
+        assert store.conn.execute("SELECT count(*) FROM analysis_cache").fetchone()[0] == 0

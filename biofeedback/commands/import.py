@@ -156,6 +156,9 @@ def run(args: argparse.Namespace) -> int:
             sid = import_capture(path, store, title=title, tags=tags)
         else:
             sid = import_rr(path, store, title=title, tags=tags, imported=imported)
+        from biofeedback.compare import cache_analysis
+
+        cache_analysis(store, sid)
     from biofeedback.store import SessionReader
 
     with SessionReader(db) as reader:

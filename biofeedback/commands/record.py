@@ -341,6 +341,10 @@ def _run_guided(args: argparse.Namespace, capture_path: Path | None, store_it: b
                 tags=tuple(args.tag),
             )
         )
+        if db is not None:
+            from biofeedback.compare import cache_analysis
+
+            cache_analysis(store, result.session_id)
     finally:
         store.close()
     if db is not None:
