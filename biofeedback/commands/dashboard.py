@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import logging
 import sys
 import threading
 from collections.abc import Callable
@@ -36,6 +37,11 @@ class Server:
     def __init__(self, wsgi_app: Any, host: str, port: int) -> None:
         from werkzeug.serving import make_server
 
+        # werkzeug logs every request at INFO; the live page polls every second, which would
+        # flood the terminal. Requests are shown with -v (the root level is then INFO).
+        wlog = logging.getLogger("werkzeug")
+        if logging.getLogger().getEffectiveLevel() > logging.INFO:
+            wlog.setLevel(logging.WARNING)
         try:
             self._srv = make_server(host, port, wsgi_app, threaded=True)
         except OSError as exc:
