@@ -66,12 +66,13 @@ class BeatAssembler:
     def push(self, frame: HrFrame) -> list[Beat]:
         """Beats carried by one frame (possibly none)."""
         m = frame.measurement
-        if not m.rr_1024:
-            return []
         if m.contact is False:
-            # RR reported without skin contact are noise; drop them and break the segment.
+            # No skin contact breaks the segment whether or not RR came with it (straps
+            # usually send none then): RR reported without contact are noise and are dropped.
             self.dropped_no_contact += len(m.rr_1024)
             self.gap()
+            return []
+        if not m.rr_1024:
             return []
         total_s = sum(m.rr_1024) / TICKS_PER_S
         if self._t_last is not None:

@@ -24,6 +24,7 @@ Unknown event kinds are skipped (forward compatibility); a malformed line is a
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,7 +40,8 @@ _KINDS: frozenset[str] = frozenset({"notify", "connect", "disconnect", "battery"
 
 
 class CaptureError(ValueError):
-    """A capture file cannot be read; ``str()`` is a one-line message with file and line."""
+    """A capture file cannot be read (or created); ``str()`` is a one-line message naming
+    the file (and line)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +108,12 @@ class CaptureWriter:
 
     def __init__(self, path: str | Path, header: CaptureHeader) -> None:
         self.path = Path(path)
-        self._fh: IO[str] = self.path.open("w", encoding="utf-8")
+        try:
+            self._fh: IO[str] = self.path.open("w", encoding="utf-8")
+        except IsADirectoryError:
+            raise CaptureError(f"{self.path}: is a directory, expected a .jsonl file") from None
+        except OSError as exc:
+            raise CaptureError(f"{self.path}: cannot write capture ({exc.strerror})") from None
         self._write(_header_to_json(header))
 
     def _write(self, obj: dict[str, Any]) -> None:
@@ -185,8 +192,9 @@ def _parse_event(obj: Any, where: str, last_t: float) -> CaptureEvent | None:
     if not isinstance(obj, dict):
         raise CaptureError(f"{where}: expected a JSON object")
     t = obj.get("t_s")
-    if isinstance(t, bool) or not isinstance(t, int | float):
-        raise CaptureError(f"{where}: field 't_s' must be a number of seconds")
+    if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t):
+        # json.loads accepts NaN/Infinity: a NaN would disable the ordering check below.
+        raise CaptureError(f"{where}: field 't_s' must be a finite number of seconds")
     t_s = float(t)
     if t_s < last_t:
         raise CaptureError(f"{where}: 't_s' {t_s} goes back in time (previous {last_t})")

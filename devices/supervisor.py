@@ -277,9 +277,17 @@ class Supervisor:
             coro.close()
             raise _Stopped
         stop_task = asyncio.ensure_future(self._stop.wait())
+        main = asyncio.ensure_future(clock_timeout(self._clock, coro, timeout_s))
         try:
-            main = asyncio.ensure_future(clock_timeout(self._clock, coro, timeout_s))
-            await asyncio.wait({main, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+            try:
+                await asyncio.wait({main, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+            except BaseException:
+                # We are being cancelled (Ctrl-C): asyncio.wait does not cancel what it
+                # waits on, so stop the scan/connect here instead of leaving an orphan task.
+                main.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await main
+                raise
             if not main.done():
                 main.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -73,6 +73,10 @@ def test_writer_reader_round_trip(tmp_path: Path) -> None:
         (["HDR", '{"t_s": 1, "kind": "notify", "hex": "zz"}'], "not hexadecimal"),
         (["HDR", '{"t_s": 2, "kind": "connect"}', '{"t_s": 1, "kind": "connect"}'], "back in time"),
         (["HDR", '{"t_s": 1, "kind": "battery", "pct": 300}'], "'pct' 0..100"),
+        # json.loads accepts NaN/Infinity; a NaN would disable the ordering check after it
+        # and an infinite offset would make the replay sleep forever.
+        (["HDR", '{"t_s": NaN, "kind": "connect"}', '{"t_s": 0, "kind": "connect"}'], ":2: "),
+        (["HDR", '{"t_s": Infinity, "kind": "connect"}'], ":2: field 't_s'"),
     ],
 )
 def test_corrupted_captures_give_one_line_errors(
@@ -168,3 +172,21 @@ def test_rr_without_contact_is_dropped_and_breaks_the_segment() -> None:
     b = asm.push(HrFrame(3.0, parse_measurement(good), good))
     assert b[0].segment == 1
     assert asm.dropped_no_contact == 1
+
+
+def test_contact_loss_without_rr_breaks_the_segment() -> None:
+    """The common case (ble.md §5): contact lost → frames with no RR at all. The beats after
+    it must start a new segment anchored to arrival, not continue the cumulative time across
+    the hole (a 2 s loss is within the 3 s drift tolerance, so only the contact flag tells)."""
+    from devices.heart_rate import parse_measurement
+
+    asm = BeatAssembler()
+    good = encode_measurement(60, [1024])
+    lost = encode_measurement(0, [], contact=False)
+    assert [b.t_s for b in asm.push(HrFrame(1.0, parse_measurement(good), good))] == [1.0]
+    assert [b.t_s for b in asm.push(HrFrame(2.0, parse_measurement(good), good))] == [2.0]
+    assert asm.push(HrFrame(3.0, parse_measurement(lost), lost)) == []
+    assert asm.push(HrFrame(4.0, parse_measurement(lost), lost)) == []
+    after = asm.push(HrFrame(5.0, parse_measurement(good), good))
+    assert [(b.t_s, b.segment) for b in after] == [(5.0, 1)]
+    assert asm.dropped_no_contact == 0  # no RR was carried, so none was dropped

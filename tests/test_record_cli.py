@@ -90,6 +90,77 @@ def test_capture_to_missing_directory_is_exit_2(tmp_path: Path) -> None:
     assert rc == 2
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--device", "Polar H10", "--deadline", "0"], "--deadline"),
+        (["--device", "Polar H10", "--deadline", "nan"], "--deadline"),
+        (["--replay", "CAP", "--speed", "nan"], "--speed"),
+        (["--replay", "CAP", "--speed", "inf"], "--speed"),
+        (["--replay", "CAP", "--speed", "nan", "--no-store", "--protocol", "free"], "--speed"),
+    ],
+)
+def test_bad_numbers_are_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    cap = str(_small_capture(tmp_path / "c.jsonl"))
+    argv = ["record", *(cap if a == "CAP" else a for a in args)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_capture_onto_a_directory_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cap = _small_capture(tmp_path / "c.jsonl")
+    target = tmp_path / "somedir"
+    target.mkdir()
+    assert main(["record", "--replay", str(cap), "--speed", "0", "--capture", str(target)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(target) in err[0]
+
+
+async def test_strap_capture_header_has_the_device_info_read_after_connecting(
+    tmp_path: Path,
+) -> None:
+    """A strap's model, firmware, body location and battery are only known once connected;
+    the capture header must carry them (not the bare name typed on the command line)."""
+    import io
+
+    from biofeedback.commands.record import stream_to_terminal
+    from devices.ble import BleHeartRateSource
+    from devices.clock import VirtualClock
+    from devices.replay_backend import ReplayBleakClient, ReplayBleakScanner, ReplayPeer
+    from devices.supervisor import SupervisorConfig
+
+    path = REPO / "recordings" / "resting-clean.jsonl"
+    if not path.is_file():
+        pytest.skip("bundled recording not generated yet")
+    clock = VirtualClock()
+    peer = ReplayPeer(path, clock=clock)
+    src = BleHeartRateSource(
+        peer.name,
+        clock=clock,
+        backend=ReplayBleakClient,
+        scanner_backend=ReplayBleakScanner,
+        scanner_kwargs={"peers": [peer]},
+        config=SupervisorConfig(deadline_s=3.0, silence_s=2.0),
+    )
+    out = tmp_path / "strap.jsonl"
+    await stream_to_terminal(src, out=io.StringIO(), quiet=True, capture_path=out)
+    want = read_capture(path).header.device
+    got = read_capture(out).header.device
+    assert want.model is not None and want.firmware is not None
+    assert (got.name, got.model, got.firmware, got.body_location, got.battery_pct) == (
+        want.name,
+        want.model,
+        want.firmware,
+        want.body_location,
+        want.battery_pct,
+    )
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="BlueZ/D-Bus path is Linux-only")
 def test_record_device_without_bluetooth_is_one_line_exit_2(tmp_path: Path) -> None:
     import os

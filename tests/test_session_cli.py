@@ -238,6 +238,25 @@ def test_import_capture_keeps_frames_links_and_header_phases(tmp_path: Path) -> 
         assert info.n_gaps >= 1 and info.n_rejected >= 1
 
 
+def test_import_capture_without_a_start_time_is_dated_from_the_file(tmp_path: Path) -> None:
+    """Header ``started_at`` missing or unparseable: fall back like RR files (mtime minus the
+    recording length), never 1970."""
+    cap = tmp_path / "c.jsonl"
+    header = CaptureHeader(DeviceInfo(name="X", address="A"), "", CaptureOrigin("strap"))
+    with CaptureWriter(cap, header) as w:
+        w.write(CaptureEvent(0.0, "connect"))
+        for i in range(1, 11):
+            w.write(CaptureEvent(float(i), "notify", "2a37", encode_measurement(60, [1024])))
+    mtime = 1_790_000_000.0
+    os.utime(cap, (mtime, mtime))
+    db = tmp_path / "s.db"
+    assert main(["import", str(cap), "--db", str(db)]) == 0
+    with SessionReader(db) as r:
+        info = r.session(1)
+    assert info.started_at == pytest.approx(mtime - 10.0)
+    assert info.ended_at is not None and info.ended_at >= info.started_at
+
+
 def test_import_bad_files_are_one_line_exit_2(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     bad = tmp_path / "bad.txt"

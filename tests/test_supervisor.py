@@ -236,3 +236,40 @@ def test_config_rejects_nonsense() -> None:
         SupervisorConfig(silence_s=0)
     with pytest.raises(ValueError):
         SupervisorConfig(deadline_s=-1)
+
+
+async def test_cancelling_the_stream_during_a_scan_stops_the_scan() -> None:
+    """Ctrl-C (task cancellation) while scanning must cancel the scan itself, in that task:
+    a scan left running as an orphan keeps the radio busy and its task leaks."""
+    import asyncio
+
+    class HangingScan(ScriptedDriver):
+        def __init__(self, clock: VirtualClock) -> None:
+            super().__init__(clock)
+            self.scan_stopped = asyncio.Event()
+
+        async def find(self, timeout_s: float) -> Any | None:
+            try:
+                await asyncio.Event().wait()  # a scan that never sees the strap
+            finally:
+                self.scan_stopped.set()  # bleak: scanner.stop()
+            return None
+
+    clock = VirtualClock()
+    driver = HangingScan(clock)
+    sup = Supervisor(driver, "Strap", clock=clock, config=SupervisorConfig(deadline_s=None))
+    seen: list[Notification | LinkEvent] = []
+
+    async def consume() -> None:
+        async for item in sup.run():
+            seen.append(item)
+
+    task = asyncio.ensure_future(consume())
+    while not seen:
+        await asyncio.sleep(0)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert driver.scan_stopped.is_set()

@@ -4,7 +4,8 @@
   pipeline as ``record`` (decoder → beat assembler → `SessionRecorder` → store): frames,
   rejected packets, link events and beats are all kept. When its header lists ``phases``
   (as the bundled synthetic recordings do) they become the session's protocol, so the phase
-  markers come back; otherwise the protocol is ``free``. ``started_at`` is the header's.
+  markers come back; otherwise the protocol is ``free``. ``started_at`` is the header's
+  (if it is missing or unreadable: the file's modification time minus the capture length).
 * An RR file (one ms value per line, CSV with an RR column, Kubios RR export, Polar Sensor
   Logger / Polar Flow / Elite HRV / HRV Logger exports, EDF+ or ECG CSV; read by
   `biofeedback.importers.read_with_meta`) becomes a session of beats only, protocol ``free``,
@@ -76,7 +77,11 @@ def import_capture(path: Path, store: Store, *, title: str, tags: tuple[str, ...
         raise UserError(str(exc)) from None
     protocol = protocol_from_header(capture.header.extra, str(path)) or load_protocol("free")
     started = _started_at(capture.header.started_at)
-    clock = VirtualClock(wall_start_s=started if started is not None else 0.0)
+    if started is None:
+        # Like an RR file: the file's modification time minus the recording length (a
+        # wall clock starting at 0 would date the session 1970).
+        started = path.stat().st_mtime - capture.duration_s
+    clock = VirtualClock(wall_start_s=started)
     source = CaptureReplaySource(capture, clock=clock)
     writer = store.begin_session(
         NewSession(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -35,8 +36,7 @@ def open_source(
     if args.replay:
         from devices.replay import CaptureReplaySource, clock_for_speed
 
-        if args.speed < 0:
-            raise UserError(f"--speed: expected a number >= 0, got {args.speed}")
+        _check_speed(args.speed)
         try:
             src = CaptureReplaySource(args.replay, clock=clock or clock_for_speed(args.speed))
         except CaptureError as exc:
@@ -48,8 +48,16 @@ def open_source(
 
     kw: dict[str, Any] = {}
     if args.deadline is not None:
+        if not args.deadline > 0:  # also refuses nan, which would give up at once
+            raise UserError(f"--deadline: expected a number of seconds > 0, got {args.deadline}")
         kw["deadline_s"] = args.deadline
     return ble.open_strap_source(args.device, clock=clock, **kw), CaptureOrigin("strap")
+
+
+def _check_speed(speed: float) -> None:
+    # `not >= 0` also refuses nan; inf would make the scaled clock's time inf/nan.
+    if not (speed >= 0 and math.isfinite(speed)):
+        raise UserError(f"--speed: expected a finite number >= 0, got {speed}")
 
 
 def format_frame(item: HrFrame, beats: list[Beat]) -> str:
@@ -97,7 +105,11 @@ async def stream_to_terminal(
     try:
         async for item in source.stream():
             beats = assembler.feed(item)
-            if capture_path is not None:
+            ev = _capture_event(item) if capture_path is not None else None
+            if ev is not None and capture_path is not None:
+                # Open at the first event worth keeping (a strap's ``connected``), not at
+                # the first item (``scanning``): only then does the source know the strap's
+                # model, firmware, body location and battery for the header.
                 if writer is None:
                     header = CaptureHeader(
                         device=source.info,
@@ -105,9 +117,7 @@ async def stream_to_terminal(
                         origin=origin or CaptureOrigin("strap"),
                     )
                     writer = CaptureWriter(capture_path, header)
-                ev = _capture_event(item)
-                if ev is not None:
-                    writer.write(ev)
+                writer.write(ev)
             if quiet:
                 continue
             if isinstance(item, HrFrame):
@@ -138,16 +148,17 @@ class CaptureTee:
         self.writer: CaptureWriter | None = None
 
     def __call__(self, item: StreamItem) -> None:
-        if self.writer is None:
+        ev = _capture_event(item)
+        if ev is None:
+            return
+        if self.writer is None:  # at the first kept event: see `stream_to_terminal`
             header = CaptureHeader(
                 device=self.source.info,
                 started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 origin=self.origin,
             )
             self.writer = CaptureWriter(self.path, header)
-        ev = _capture_event(item)
-        if ev is not None:
-            self.writer.write(ev)
+        self.writer.write(ev)
 
     def close(self) -> None:
         if self.writer is not None:
@@ -316,8 +327,8 @@ def _run_guided(args: argparse.Namespace, capture_path: Path | None, store_it: b
     protocol = load_protocol(args.protocol or "free", args.protocols_dir)
     if args.breaths_per_min is not None:
         protocol = protocol.with_breaths_per_min(args.breaths_per_min)
-    if args.replay and args.speed < 0:
-        raise UserError(f"--speed: expected a number >= 0, got {args.speed}")
+    if args.replay:
+        _check_speed(args.speed)
     clock: Clock = clock_for_speed(args.speed) if args.replay else SystemClock()
     db = (Path(args.db) if args.db else default_db_path()) if store_it else None
     if db is not None and not args.db:
@@ -371,6 +382,8 @@ def run(args: argparse.Namespace) -> int:
     capture_path = Path(args.capture) if args.capture else None
     if capture_path is not None and not capture_path.parent.is_dir():
         raise UserError(f"{capture_path}: directory {capture_path.parent} does not exist")
+    if capture_path is not None and capture_path.is_dir():
+        raise UserError(f"{capture_path}: is a directory, expected a .jsonl file")
     # Storing is the default as soon as a protocol or a database is named; a bare
     # `record --replay/--device` keeps its original behaviour (terminal + optional capture).
     store_it = (args.protocol is not None or args.db is not None) and not args.no_store
