@@ -8,14 +8,20 @@ beats)) and the control methods `start`, `mark`, `stop`; the latter hop onto the
 with ``call_soon_threadsafe`` because the SQLite connection belongs to that thread. Closing a
 browser tab therefore does not stop a recording; only `stop`, the protocol's end, the end of
 the source or `close` do.
+
+Strap discovery (`scan`) runs on the same loop thread, so a web callback only submits it and
+later reads `scan_state`; it never blocks a server thread for the scan's duration.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import importlib
+import inspect
 import logging
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -23,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from biofeedback.errors import UserError
 from biofeedback.hrv.live import LiveHrv
@@ -32,7 +38,10 @@ from devices.clock import Clock
 from devices.records import HrFrame, LinkState, RejectedPacket, StreamItem
 from devices.stream import HeartRateSource
 
-__all__ = ["LiveBeat", "LiveState", "LiveWorker", "SourceChoice"]
+if TYPE_CHECKING:
+    from devices.ble import ScanResult
+
+__all__ = ["LiveBeat", "LiveState", "LiveWorker", "ScanState", "SourceChoice"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +51,8 @@ RING_BEATS = 1000
 STRESS_EVERY_S = 5.0
 #: Window of the live stress index, stream seconds.
 STRESS_WINDOW_S = 120.0
+#: Default length of a strap scan, seconds (short: the page waits for it).
+SCAN_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +61,20 @@ class SourceChoice:
 
     value: str
     label: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScanState:
+    """The latest strap scan: ``straps`` are start-able ``strap:<address>`` choices.
+
+    ``scan_id`` is 0 before the first scan; ``error`` is one line (e.g. no Bluetooth).
+    """
+
+    scan_id: int
+    running: bool
+    straps: tuple[SourceChoice, ...] = ()
+    error: str | None = None
+    timeout_s: float = SCAN_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +126,8 @@ class LiveState:
     artefacts: int
     beats: int
     marks: int
+    pending_rows: int
+    seconds_since_save: float | None
     seconds_since_data: float | None
     status: str | None
     error: str | None
@@ -147,9 +174,29 @@ class _Run:
     recorder: SessionRecorder | None = None
     hrv: LiveHrv = field(default_factory=LiveHrv)
     artefacts: int = 0
+    stop_requested: bool = False  # Stop pressed, maybe before the recorder existed
+    pending_rows: int = 0  # rows buffered by the writer, not yet committed
+    commits_seen: int = 0
+    saved_wall: float = field(default_factory=time.monotonic)  # last commit seen, monotonic
 
 
 SourceFactory = Callable[[float], tuple[HeartRateSource, Clock]]
+#: ``timeout_s -> straps``: `devices.ble.scan_straps` or any function with its signature
+#: (async, or a plain function that returns quickly: it runs on the loop thread).
+Scanner = Callable[[float], Any]
+
+
+def strap_choice(r: ScanResult) -> SourceChoice:
+    """A scanned strap as a Live-page source: ``strap:<address>``, labelled name + RSSI."""
+    rssi = "RSSI ?" if r.rssi_dbm is None else f"{r.rssi_dbm} dBm"
+    return SourceChoice(
+        f"strap:{r.address}", f"strap: {r.name or 'unnamed'} · {r.address} · {rssi}"
+    )
+
+
+def _locked(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
 
 class LiveWorker:
@@ -166,6 +213,9 @@ class LiveWorker:
         ``devices.ble.open_strap_source``, imported only when used).
     protocol_loader
         ``name -> Protocol`` (default `biofeedback.protocols.load_protocol`).
+    scanner
+        ``timeout_s -> list[ScanResult]`` for `scan` (default: ``devices.ble.scan_straps``,
+        imported only when used); async, or a plain function that returns quickly.
     """
 
     def __init__(
@@ -175,6 +225,7 @@ class LiveWorker:
         recordings: Mapping[str, Path] | None = None,
         strap_opener: Callable[[str], HeartRateSource] | None = None,
         protocol_loader: Callable[[str], Any] | None = None,
+        scanner: Scanner | None = None,
     ) -> None:
         self.db_path = Path(db_path)
         self.recordings: dict[str, Path] = dict(recordings or {})
@@ -186,6 +237,9 @@ class LiveWorker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._task: Future[RecordingResult | None] | None = None
+        self._starting = False  # a start() is between its check and its new run
+        self._scanner = scanner
+        self._scan = ScanState(0, False)
 
     # -- loop thread -------------------------------------------------------------------
 
@@ -210,11 +264,57 @@ class LiveWorker:
     # -- choices -------------------------------------------------------------------------
 
     def sources(self) -> list[SourceChoice]:
-        """Replays of the known recordings; straps are typed in as ``strap:NAME``."""
-        return [
+        """Straps found by the latest `scan`, then replays of the known recordings.
+
+        Straps can also be typed in as ``strap:NAME``.
+        """
+        with self._lock:
+            straps = list(self._scan.straps)
+        return straps + [
             SourceChoice(f"replay:{name}", f"recording: {name} (demo, replayed as a strap)")
             for name in self.recordings
         ]
+
+    # -- strap discovery -----------------------------------------------------------------
+
+    def scan(self, timeout_s: float = SCAN_S) -> int:
+        """Start scanning ``timeout_s`` for straps on the loop thread; returns the scan id.
+
+        Returns at once (a scan already running is joined, not restarted); read the outcome
+        with `scan_state`. Bluetooth being unavailable ends up in ``ScanState.error``.
+        """
+        if not timeout_s > 0:
+            raise UserError(f"scan timeout: expected seconds > 0, got {timeout_s}")
+        with self._lock:
+            if self._scan.running:
+                return self._scan.scan_id
+            scan_id = self._scan.scan_id + 1
+            self._scan = ScanState(scan_id, True, self._scan.straps, None, timeout_s)
+        loop = self._ensure_loop()
+        asyncio.run_coroutine_threadsafe(self._do_scan(scan_id, timeout_s), loop)
+        return scan_id
+
+    def scan_state(self) -> ScanState:
+        """The latest scan (``scan_id`` 0: none yet)."""
+        with self._lock:
+            return self._scan
+
+    async def _do_scan(self, scan_id: int, timeout_s: float) -> None:
+        straps: tuple[SourceChoice, ...] = ()
+        error: str | None = None
+        try:
+            scanner = self._scanner
+            if scanner is None:
+                scanner = importlib.import_module("devices.ble").scan_straps
+            found = scanner(timeout_s)
+            if inspect.isawaitable(found):
+                # bleak's own stop can hang on a wedged adapter: bound the whole scan.
+                found = await asyncio.wait_for(found, timeout_s + 10.0)
+            straps = tuple(strap_choice(r) for r in found)
+        except Exception as exc:
+            error = _scan_error(exc)
+        with self._lock:
+            self._scan = ScanState(scan_id, False, straps, error, timeout_s)
 
     # -- controls ------------------------------------------------------------------------
 
@@ -261,19 +361,28 @@ class LiveWorker:
 
         Raises `UserError` if a recording is running or the source/protocol is unknown.
         """
-        if self.running:
-            raise UserError("a recording is already running; stop it first")
-        if self._protocol_loader is not None:
-            proto = self._protocol_loader(protocol)
-        else:
-            from biofeedback.protocols import load_protocol
-
-            proto = load_protocol(protocol)
-        src, clock, label, kind = self._source(source, speed)
+        # Check and claim in one step: two tabs pressing Start together must not both get
+        # past the check (the second run would replace the first, which could then never
+        # be stopped from the page).
         with self._lock:
-            self._next_id += 1
-            run = _Run(self._next_id, label, proto.name, speed, n_phases=len(proto.phases))
-            self._run = run
+            if self._starting or (self._run is not None and self._run.running):
+                raise UserError("a recording is already running; stop it first")
+            self._starting = True
+        try:
+            if self._protocol_loader is not None:
+                proto = self._protocol_loader(protocol)
+            else:
+                from biofeedback.protocols import load_protocol
+
+                proto = load_protocol(protocol)
+            src, clock, label, kind = self._source(source, speed)
+            with self._lock:
+                self._next_id += 1
+                run = _Run(self._next_id, label, proto.name, speed, n_phases=len(proto.phases))
+                self._run = run
+        finally:
+            with self._lock:
+                self._starting = False
         loop = self._ensure_loop()
         self._task = asyncio.run_coroutine_threadsafe(
             self._record(run, src, clock, proto, kind, title), loop
@@ -290,6 +399,10 @@ class LiveWorker:
 
     def stop(self, wait_s: float = 10.0) -> RecordingResult | None:
         """Stop the running recording and wait up to ``wait_s`` for it to be saved."""
+        with self._lock:
+            if self._run is not None and self._run.running:
+                # Seen by `_record` if the recorder does not exist yet (Stop right after Start).
+                self._run.stop_requested = True
         self._call(lambda r: r.stop())
         return self.wait(wait_s)
 
@@ -307,6 +420,13 @@ class LiveWorker:
         """Stop any recording and end the loop thread."""
         if self.running:
             self.stop(10.0)
+        task = self._task
+        if task is not None and not task.done():
+            # The recording did not stop in time: cancel it, so that the recorder still
+            # finishes the session, rather than stopping the loop under it.
+            task.cancel()
+            with contextlib.suppress(Exception):
+                task.result(5.0)
         loop = self._loop
         if loop is not None:
             loop.call_soon_threadsafe(loop.stop)
@@ -352,17 +472,29 @@ class LiveWorker:
             writer = store.begin_session(
                 NewSession(source=kind, protocol=proto.name, device=source.info, title=title)
             )
+
+            def observe(u: LiveUpdate) -> None:
+                self._observe(run, u)
+                now = time.monotonic()
+                with self._lock:
+                    run.pending_rows = writer.pending
+                    if writer.commits != run.commits_seen or not run.pending_rows:
+                        run.commits_seen, run.saved_wall = writer.commits, now
+
             rec = SessionRecorder(
                 source,
                 writer,
                 proto,
                 clock,
-                observer=lambda u: self._observe(run, u),
+                observer=observe,
                 tap=lambda it: self._tap(run, it),
             )
             with self._lock:
                 run.session_id = writer.session_id
                 run.recorder = rec
+                stop_now = run.stop_requested
+            if stop_now:  # after run() has started its consumer, which stop() cancels
+                asyncio.get_running_loop().call_soon(rec.stop)
             result = await rec.run()
             from biofeedback.compare import cache_analysis
 
@@ -375,6 +507,20 @@ class LiveWorker:
                 run.error = str(exc)
             return None
         except Exception as exc:
+            if _locked(exc):
+                started = run.session_id is not None
+                with self._lock:
+                    run.error = (
+                        f"the store {self.db_path} is locked by another program (another "
+                        "`biofeedback record` or an open database browser?); "
+                        + (
+                            "the beats recorded so far could not all be saved — close the "
+                            "other program; the session will show as interrupted"
+                            if started
+                            else "nothing was recorded — close it and press Start again"
+                        )
+                    )
+                return None
             log.exception("live recording failed")
             with self._lock:
                 run.error = f"recording failed: {exc}"
@@ -405,8 +551,13 @@ class LiveWorker:
                     run.link, run.link_detail = "ended", u.link.detail
                 elif st is not LinkState.BATTERY:
                     run.link, run.link_detail = st.value, u.link.detail
-            elif u.event is LiveEvent.FRAME and run.link in ("connecting", "reconnecting"):
-                run.link = "connected"
+            elif u.event is LiveEvent.FRAME and run.link in (
+                "connecting",
+                "disconnected",
+                "reconnecting",
+            ):
+                # Data flowing again is proof of a link even if no CONNECTED event came.
+                run.link, run.link_detail = "connected", ""
             elif u.event in (LiveEvent.MARK, LiveEvent.NOTE):
                 run.marks += 1
             elif u.event is LiveEvent.END:
@@ -500,6 +651,10 @@ class LiveWorker:
                 artefacts=r.artefacts,
                 beats=r.beats,
                 marks=r.marks,
+                pending_rows=r.pending_rows,
+                seconds_since_save=(
+                    time.monotonic() - r.saved_wall if r.running and r.pending_rows else None
+                ),
                 seconds_since_data=ago,
                 status=r.status,
                 error=r.error,
@@ -539,11 +694,28 @@ def _idle_state() -> LiveState:
         artefacts=0,
         beats=0,
         marks=0,
+        pending_rows=0,
+        seconds_since_save=None,
         seconds_since_data=None,
         status=None,
         error=None,
         last_seq=0,
     )
+
+
+def _scan_error(exc: BaseException) -> str:
+    """One line for a failed scan: why Bluetooth is unusable, or what went wrong."""
+    try:
+        reason = importlib.import_module("devices.ble").bluetooth_unavailable_reason(exc)
+    except ImportError as imp:
+        return f"Bluetooth support is not available ({imp})"
+    if reason is not None:
+        return str(reason)
+    if isinstance(exc, TimeoutError):
+        return "the Bluetooth scan did not finish (adapter busy or wedged?); try again"
+    if isinstance(exc, OSError) and exc.errno == errno.EBUSY:
+        return "the Bluetooth adapter is busy (another scan running?); try again"
+    return f"scan failed: {exc}"
 
 
 def _stress_index(rr_ms: Sequence[float]) -> float | None:

@@ -61,6 +61,22 @@ TABLE_METRICS = (
 #: Metrics offered on the Compare page.
 COMPARE_METRICS = ("RMSSD_ms", "SDNN_ms", "MeanHR_bpm", "HF_ms2", "LF_ms2", "LFHF", "StressIndex")
 ROLLING_WINDOW_S = 60.0
+#: Lines of `biofeedback.compare`'s verdict that are context, not a finding: shown as notes
+#: under the headline so that a session with nothing to compare does not read the caveat
+#: as its verdict.
+CAVEAT_PREFIXES = ("HRV is a proxy", "Your smallest worthwhile change")
+NO_VERDICT = (
+    "No verdict yet: a verdict needs a baseline and a practice or recovery phase long enough "
+    "to measure (see the table below)."
+)
+
+
+def split_verdict(lines: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``(findings, caveats)`` of a verdict's lines (see `CAVEAT_PREFIXES`)."""
+    findings = [x for x in lines if not x.startswith(CAVEAT_PREFIXES)]
+    return findings, [x for x in lines if x.startswith(CAVEAT_PREFIXES)]
+
+
 _CACHE_SIZE = 512
 
 
@@ -478,6 +494,7 @@ class DashboardData:
         phases: list[PhaseMetrics] = []
         diffs: list[Difference] = []
         verdict: list[str] = []
+        caveats: list[str] = []
         infos = {sid: self.reader.session(sid) for sid in ids}
         keys = {
             sid: ("cmp", sid, i.n_beats, str(i.status), i.title, swc) for sid, i in infos.items()
@@ -520,11 +537,13 @@ class DashboardData:
                         sid, d.metric, kind, "baseline", d.estimate, d.ci_low, d.ci_high, word
                     )
                 )
+            findings, more = split_verdict(sc.verdict)
+            caveats.extend(c for c in more if c not in caveats)
             if len(ids) == 1:
-                verdict.extend(sc.verdict)
-            elif sc.verdict:
-                verdict.append(f"#{sid}: {sc.verdict[0]}")
-        notes: list[str] = []
+                verdict.extend(findings or [NO_VERDICT])
+            else:
+                verdict.append(f"#{sid}: {findings[0] if findings else NO_VERDICT}")
+        notes: list[str] = caveats
         if normal is not None:
             notes.append(
                 f"Personal normal range (60 days, {normal.n_baselines} days of baselines): "
@@ -541,7 +560,7 @@ class DashboardData:
             session_ids=ids,
             phases=tuple(phases),
             differences=tuple(diffs),
-            verdict=" ".join(verdict) if len(ids) == 1 else "\n".join(verdict),
+            verdict="\n".join(verdict),  # one finding a line (the page keeps the breaks)
             ci_available=True,
             notes=tuple(notes),
             metrics=tuple(engine.PHASE_KEYS),

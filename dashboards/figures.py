@@ -86,8 +86,26 @@ _TITLE: dict[str, object] = {"x": 0, "font": {"size": 14}}
 
 
 def _layout(title: str) -> dict[str, object]:
-    """Dashboard layout for a figure not against time: nearest-point hover, titled."""
-    return {**_LAYOUT, "hovermode": "closest", "title": {"text": title, **_TITLE}}
+    """Dashboard layout for a figure not against time: nearest-point hover, titled.
+
+    These figures sit in half-width cards, where a right-aligned legend on the title's line
+    runs into the title (the PSD's band legend did): the title gets the top line of the
+    margin and the legend a left-aligned line of its own below it.
+    """
+    return {
+        **_LAYOUT,
+        "hovermode": "closest",
+        "margin": {"l": 56, "r": 16, "t": 76, "b": 40},
+        "title": {
+            "text": title,
+            **_TITLE,
+            "yref": "container",
+            "y": 1,
+            "yanchor": "top",
+            "pad": {"t": 12},
+        },
+        "legend": {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.0, "yanchor": "bottom"},
+    }
 
 
 #: The dashboard's looks for the shared time-series builders of `biofeedback.report_figures`.

@@ -7,6 +7,7 @@ go to test-artifacts/ (gitignored).
 
 from __future__ import annotations
 
+import errno
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -79,7 +80,13 @@ def test_live_demo_mark_stop_compare_and_every_page(
     db = tmp_path / "b.db"
     populate_store(db, 2, seed=11)
     reader = SessionReader(db)
-    worker = LiveWorker(db, recordings={"self-compassion-break": demo_recording_path()})
+
+    def no_bluetooth(timeout_s: float) -> list[Any]:
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory")
+
+    worker = LiveWorker(
+        db, recordings={"self-compassion-break": demo_recording_path()}, scanner=no_bluetooth
+    )
     url = dash_server(create_app(reader, worker))
     ARTIFACTS.mkdir(exist_ok=True)
     errors: list[str] = []
@@ -96,6 +103,10 @@ def test_live_demo_mark_stop_compare_and_every_page(
 
             page.goto(f"{url}/live")
             expect(page.locator("#live-start")).to_be_enabled()
+            # No Bluetooth on the test machine: scanning must say so in one line on the page
+            # (the injected scanner raises what dbus-fast raises without a system bus).
+            page.click("#live-scan")
+            expect(page.locator("#live-scan-error")).to_contain_text("D-Bus")
             page.fill("#live-speed", "20")
             page.click("#live-start")
             expect(page.locator("#live-started")).to_be_visible()
@@ -145,6 +156,17 @@ def test_live_demo_mark_stop_compare_and_every_page(
                 "document.querySelector('#session-tacho .js-plotly-plot').data[0].x.length > 500"
             )
             expect(page.locator("#phase-table")).to_be_visible()
+            for gid in ("session-psd", "session-poincare"):
+                expect(page.locator(f"#{gid} .legend").first).to_be_visible()
+                title = page.locator(f"#{gid} .gtitle").first.bounding_box()
+                legend = page.locator(f"#{gid} .legend").first.bounding_box()
+                assert title is not None and legend is not None
+                apart = (
+                    legend["y"] >= title["y"] + title["height"]
+                    or title["x"] + title["width"] <= legend["x"]
+                    or legend["x"] + legend["width"] <= title["x"]
+                )
+                assert apart, f"{gid}: legend {legend} overlaps title {title}"
             page.screenshot(path=str(ARTIFACTS / "dashboard-session.png"), full_page=True)
 
             page.goto(f"{url}/compare?ids=1,2")

@@ -249,3 +249,66 @@ def test_live_start_reports_bad_input_without_raising(tmp_path: Path) -> None:
         assert not w.running
     finally:
         w.close()
+
+
+def _baseline_only_session(path: Path) -> int:
+    """A stopped-early session with just a 3-min baseline (as a Stop after 3 min leaves)."""
+    import numpy as np
+
+    from biofeedback.beats import TICKS_PER_S, Beat
+    from biofeedback.simulate import Phase, simulate_rr
+    from biofeedback.store import Marker, MarkerKind, NewSession, SessionStatus
+    from devices.clock import VirtualClock
+
+    sim = simulate_rr([Phase("baseline", "baseline", 180.0, 70.0, 25.0, 12.0)], seed=4)
+    with Store(path, clock=VirtualClock()) as store:
+        w = store.begin_session(
+            NewSession(source="import", protocol="self-compassion-break", started_at=1.79e9)
+        )
+        w.add_marker(Marker(0.0, MarkerKind.PHASE_START, "baseline", "baseline"))
+        w.add_marker(Marker(180.0, MarkerKind.PHASE_END, "baseline", "baseline"))
+        ticks = np.round(sim.rr_ms * TICKS_PER_S / 1000.0).astype(np.int64)
+        w.add_beats(
+            Beat(float(t), float(k) * 1000.0 / TICKS_PER_S, int(k), 0)
+            for t, k in zip(sim.t_s, ticks, strict=True)
+        )
+        w.finish(SessionStatus.STOPPED_EARLY, ended_at=1.79e9 + sim.duration_s)
+        return w.session_id
+
+
+def test_compare_headline_is_never_just_the_caveat(tmp_path: Path, db: Path) -> None:
+    path = tmp_path / "b.db"
+    sid = _baseline_only_session(path)
+    r = SessionReader(path)
+    try:
+        page = render_page(DashboardData(r), None, "/compare", f"?ids={sid}")
+        (headline,) = [c for c in _walk(page) if getattr(c, "id", None) == "compare-verdict"]
+        text = text_in(headline)
+        assert "No verdict yet" in text, text
+        assert "proxy" not in text  # the caveat is a note under the headline, not the verdict
+        assert "not a diagnosis" in text_in(page)
+    finally:
+        r.close()
+    # with practice and recovery the findings lead and the caveat still follows as a note
+    r = SessionReader(db)
+    try:
+        cmp = DashboardData(r).compare([1])
+        assert cmp.verdict.startswith("HRV (RMSSD)"), cmp.verdict
+        assert "proxy" not in cmp.verdict and any("not a diagnosis" in n for n in cmp.notes)
+    finally:
+        r.close()
+
+
+def _walk(component: Any) -> list[Any]:
+    out: list[Any] = []
+    stack = [component]
+    while stack:
+        c = stack.pop()
+        if isinstance(c, list | tuple):
+            stack.extend(c)
+        elif hasattr(c, "to_plotly_json"):
+            out.append(c)
+            ch = getattr(c, "children", None)
+            if ch is not None:
+                stack.append(ch)
+    return out

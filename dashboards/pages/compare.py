@@ -47,7 +47,8 @@ def pooled_table(cmp: Comparison) -> html.Table:
     )
 
 
-def differences_table(cmp: Comparison, metric: str) -> html.Table:
+def differences_table(cmp: Comparison, metric: str) -> html.Table | html.Div:
+    """Each phase kind minus baseline with its 95 % CI, or a line saying there is none."""
     rows = []
     for d in cmp.differences:
         if d.metric != metric:
@@ -65,6 +66,13 @@ def differences_table(cmp: Comparison, metric: str) -> html.Table:
                 ci,
                 d.verdict,
             ]
+        )
+    if not rows:  # a table of headers over nothing reads like a rendering bug
+        return html.Div(
+            f"No differences from baseline for {metric}: they need a practice or recovery "
+            "phase besides the baseline.",
+            className="bf-muted",
+            id="compare-diffs",
         )
     return table(
         ["session", "difference", f"Δ {metric}", "95 % CI", "verdict"],

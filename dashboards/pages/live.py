@@ -4,6 +4,10 @@ The browser polls once a second (``dcc.Interval``); each poll asks the worker fo
 after the last one it has (a cursor in a ``dcc.Store``) and appends them with
 ``extendData``: whole series are never resent. When the worker's run changes (a new
 recording, or a fresh tab) the charts are rebuilt once from the worker's ring buffer.
+
+"Scan for straps" asks the worker to scan on its own event-loop thread and returns at once;
+a second, short ``dcc.Interval`` (enabled only while a scan runs) polls the outcome and fills
+the source dropdown with ``strap:<address>`` entries.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ if TYPE_CHECKING:
     from biofeedback.live_worker import LiveState, LiveWorker
 
 TICK_MS = 1000
+#: Poll period while a strap scan runs.
+SCAN_POLL_MS = 500
 #: Beats kept on the live charts (~4 min at 75 bpm).
 LIVE_POINTS = 300
 
@@ -46,6 +52,11 @@ OUTPUTS: tuple[tuple[str, str], ...] = (
     ("live-stop", "disabled"),
     ("live-after", "children"),
 )
+
+
+#: Seconds without a commit (while rows wait) before the page says the store is locked; the
+#: writer commits every 0.5 s and waits up to 5 s for a lock.
+STORE_STALL_S = 8.0
 
 
 def _badge(text: str, level: str, bid: str | None = None) -> html.Span:
@@ -81,6 +92,14 @@ def quality_badges(st: LiveState) -> list[Any]:
         out.append(_badge(f"rejected packets: {st.rejected}", "warn", "q-rejected"))
     if st.running and st.seconds_since_data is not None and st.seconds_since_data > 5:
         out.append(_badge(f"no data for {st.seconds_since_data:.0f} s", "bad", "q-stale"))
+    if st.seconds_since_save is not None and st.seconds_since_save > STORE_STALL_S:
+        out.append(
+            _badge(
+                f"store locked by another program: {st.pending_rows} rows kept in memory, retrying",
+                "warn",
+                "q-store",
+            )
+        )
     state = "recording" if st.running else (st.status or "stopped")
     out.append(_badge(state, "ok" if st.running else "", "q-state"))
     out.append(
@@ -250,9 +269,14 @@ def layout(live: LiveWorker | None, protocols: list[tuple[str, str]]) -> Any:
                         id="live-source",
                         options=sources,
                         value=default_src,
-                        placeholder="recording (demo)",
+                        placeholder="recording (demo) or scanned strap",
                         className="bf-dd",
                         clearable=False,
+                    ),
+                    html.Button(
+                        "Scan for straps",
+                        id="live-scan",
+                        title="Look for heart-rate straps nearby (about 5 s)",
                     ),
                     dcc.Input(
                         id="live-strap",
@@ -291,6 +315,7 @@ def layout(live: LiveWorker | None, protocols: list[tuple[str, str]]) -> Any:
                 ],
                 className="bf-controls bf-card",
             ),
+            html.Div(id="live-scan-msg"),
             html.Div(id="live-msg"),
             html.Div(id="live-after"),
             html.Div(
@@ -348,6 +373,7 @@ def layout(live: LiveWorker | None, protocols: list[tuple[str, str]]) -> Any:
             ),
             dcc.Interval(id="live-tick", interval=TICK_MS),
             dcc.Interval(id="pacer-tick", interval=100, disabled=True),
+            dcc.Interval(id="live-scan-poll", interval=SCAN_POLL_MS, disabled=True),
             dcc.Store(id="live-cursor"),
             dcc.Store(id="pacer-cfg"),
         ]
@@ -372,6 +398,45 @@ def start(
     except Exception as exc:
         return alert(str(exc), "bad")
     return alert(f"Recording started ({protocol}).", "info", id="live-started")
+
+
+def scan_click(live: LiveWorker) -> tuple[Any, bool]:
+    """Scan button: start a scan on the worker; returns (message, poll-disabled)."""
+    try:
+        live.scan()
+    except Exception as exc:  # never an error overlay
+        return alert(f"Cannot scan: {exc}", "bad", id="live-scan-error"), True
+    st = live.scan_state()
+    return (
+        alert(f"Scanning for heart-rate straps ({st.timeout_s:g} s)…", "info", id="live-scanning"),
+        False,
+    )
+
+
+def scan_poll(live: LiveWorker, current: str | None) -> tuple[Any, Any, Any, bool]:
+    """While a scan runs: nothing; when it ends, (options, value, message, poll-disabled)."""
+    st = live.scan_state()
+    if st.running:
+        return no_update, no_update, no_update, False
+    options = [{"label": s.label, "value": s.value} for s in live.sources()]
+    if st.error is not None:
+        return options, no_update, alert(st.error, "warn", id="live-scan-error"), True
+    if not st.straps:
+        msg = alert(
+            f"No heart-rate strap found in {st.timeout_s:g} s: is it worn, moistened, and not "
+            "connected to a phone app? Then scan again.",
+            "info",
+            id="live-scan-none",
+        )
+        return options, no_update, msg, True
+    n = len(st.straps)
+    msg = alert(
+        f"Found {n} strap{'s' if n > 1 else ''}; pick one in the list, then press Start.",
+        "info",
+        id="live-scan-found",
+    )
+    value = current if any(o.value == current for o in st.straps) else st.straps[0].value
+    return options, value, msg, True
 
 
 PACER_JS = """
@@ -447,6 +512,27 @@ def register(app: Dash, live: LiveWorker | None) -> None:
             "info",
             id="live-stopped",
         )
+
+    @app.callback(
+        Output("live-scan-msg", "children", allow_duplicate=True),
+        Output("live-scan-poll", "disabled", allow_duplicate=True),
+        Input("live-scan", "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def _scan(_n: Any) -> tuple[Any, bool]:
+        return scan_click(live)
+
+    @app.callback(
+        Output("live-source", "options"),
+        Output("live-source", "value"),
+        Output("live-scan-msg", "children", allow_duplicate=True),
+        Output("live-scan-poll", "disabled", allow_duplicate=True),
+        Input("live-scan-poll", "n_intervals"),
+        State("live-source", "value"),
+        prevent_initial_call=True,
+    )
+    def _scan_poll(_n: Any, current: Any) -> tuple[Any, Any, Any, bool]:
+        return scan_poll(live, current)
 
     app.clientside_callback(  # type: ignore[no-untyped-call]
         PACER_JS,
