@@ -11,9 +11,11 @@ each window gives one value of mean HR, RMSSD and lnRMSSD from its corrected NN 
 windows are resampled with replacement within each phase group, and the 2.5/97.5 percentiles
 of the difference of means are the 95 % CI. A difference is called *within noise* when its
 CI contains zero, or when it is smaller than the user's smallest worthwhile change (once
-known). Windows of 30 s are a compromise: RMSSD is valid from ~30 s (Munoz et al. 2015,
-PLoS One 10:e0138921) and a 3-minute baseline still gives six windows; serial correlation
-between adjacent windows makes the CI somewhat optimistic (stated in the verdict's caveat).
+known). With fewer than 3 windows in a group there is no CI: ``within_noise`` stays true (no
+change is claimed) and the verdict says the phase is too short to tell. Windows of 30 s are
+a compromise: RMSSD is valid from ~30 s (Munoz et al. 2015, PLoS One 10:e0138921) and a
+3-minute baseline still gives six windows; serial correlation between adjacent windows makes
+the CI somewhat optimistic (stated in the verdict's caveat).
 
 Breathing rate is the dominant spectral peak in 0.07-0.5 Hz (4.2-30 breaths/min) of the
 phase's PSD. Slow breathing raises RMSSD and moves respiratory power from HF into LF by
@@ -51,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from biofeedback.hrv._types import FloatArray, IntArray
+from biofeedback.hrv.frequency import breathing_rate_per_min
 
 if TYPE_CHECKING:
     from biofeedback.store import SessionInfo, SessionReader, Store
@@ -59,7 +62,7 @@ log = logging.getLogger(__name__)
 
 #: Version of `analyse_session`'s output. Bump it whenever the analysis (or anything it
 #: calls: artefact correction, metrics, windows) changes, so stored analyses are recomputed.
-ANALYSIS_VERSION = "compare-1"
+ANALYSIS_VERSION = "compare-2"
 #: Session statuses whose data no longer change, so their analysis may be cached.
 FINAL_STATUSES: frozenset[str] = frozenset({"complete", "stopped_early", "interrupted"})
 
@@ -106,7 +109,9 @@ class Difference:
 
     ``a_value``/``b_value`` are the phase-group metrics of the table; ``estimate`` and the CI
     are computed on the pooled 30-s windows (they agree with ``b_value − a_value`` up to the
-    beats at window edges that are left out).
+    beats at window edges that are left out). With fewer than 3 windows in a group the CI is
+    ``None``, ``estimate`` is ``b_value − a_value`` and ``within_noise`` is true: no change
+    is claimed, but none is ruled out either.
     """
 
     metric: str
@@ -163,13 +168,6 @@ class MultiComparison:
 # --------------------------------------------------------------------------- helpers
 
 
-def _breathing_rate(freq_hz: FloatArray, psd: FloatArray) -> float | None:
-    band = (freq_hz >= 0.07) & (freq_hz <= 0.5)
-    if not np.any(band) or not np.any(psd[band] > 0):
-        return None
-    return float(freq_hz[band][int(np.argmax(psd[band]))] * 60.0)
-
-
 def _window_sums(
     nn_ms: FloatArray, t_s: FloatArray, seg: IntArray, window_s: float = WINDOW_S
 ) -> FloatArray:
@@ -199,7 +197,9 @@ def _pooled(sums: FloatArray) -> dict[str, FloatArray]:
     (one resample per row) or a single set of windows."""
     tot = sums.sum(axis=-2)
     rmssd = np.sqrt(tot[..., 0] / tot[..., 1])
-    return {"MeanHR_bpm": tot[..., 2] / tot[..., 3], "RMSSD_ms": rmssd, "lnRMSSD": np.log(rmssd)}
+    # RMSSD 0 (metronomic RR, e.g. fixed-rate pacing): lnRMSSD is undefined (NaN, not -inf)
+    ln = np.log(rmssd, out=np.full_like(rmssd, np.nan), where=rmssd > 0)
+    return {"MeanHR_bpm": tot[..., 2] / tot[..., 3], "RMSSD_ms": rmssd, "lnRMSSD": ln}
 
 
 def bootstrap_diff_ci(
@@ -209,7 +209,8 @@ def bootstrap_diff_ci(
 
     ``a`` and ``b`` are window sums from `_window_sums`; windows are resampled with
     replacement within each group (a cluster bootstrap). ``None`` when either group has
-    fewer than 3 windows.
+    fewer than 3 windows; a metric is left out when it is undefined in some resample
+    (lnRMSSD of a window set with RMSSD 0).
     """
     if a.shape[0] < 3 or b.shape[0] < 3:
         return None
@@ -219,8 +220,12 @@ def bootstrap_diff_ci(
     pa, pb, boot_a, boot_b = _pooled(a), _pooled(b), _pooled(ra), _pooled(rb)
     out: dict[str, tuple[float, float, float]] = {}
     for k in DIFF_KEYS:
-        lo, hi = np.percentile(boot_b[k] - boot_a[k], [2.5, 97.5])
-        out[k] = (float(pb[k] - pa[k]), float(lo), float(hi))
+        diff = boot_b[k] - boot_a[k]
+        est = float(pb[k] - pa[k])
+        if not (math.isfinite(est) and np.all(np.isfinite(diff))):
+            continue
+        lo, hi = np.percentile(diff, [2.5, 97.5])
+        out[k] = (est, float(lo), float(hi))
     return out
 
 
@@ -358,7 +363,7 @@ def _analyse(name: str, kind: str, start_s: float, end_s: float, beats: Any) -> 
     rmssd = src.get("RMSSD_ms")
     breathing = None
     if res.reliable and res.spectrum is not None:
-        breathing = _breathing_rate(res.spectrum.freq_hz, res.spectrum.psd_ms2_hz)
+        breathing = breathing_rate_per_min(res.spectrum.freq_hz, res.spectrum.psd_ms2_hz)
     m: dict[str, float | None] = {
         "MeanHR_bpm": src.get("MeanHR_bpm"),
         "RMSSD_ms": rmssd,
@@ -375,6 +380,14 @@ def _analyse(name: str, kind: str, start_s: float, end_s: float, beats: Any) -> 
         PhaseMetrics(name, kind, start_s, end_s, res.n_beats, res.reliable, m, res.warnings),
         windows,
     )
+
+
+#: Verdict wording when a group has fewer than 3 windows: no CI, so neither "a change" nor
+#: "within noise" can be claimed.
+_NO_CI = (
+    f"phase too short to tell a change from noise (fewer than 3 {WINDOW_S:.0f}-s windows, "
+    "no confidence interval)"
+)
 
 
 def _fmt(v: float | None, nd: int = 1) -> str:
@@ -415,8 +428,15 @@ def _verdict(
                 if ln.ci_low is not None and ln.ci_high is not None
                 else ""
             )
-            if ln.within_noise:
+            if ln.ci_low is None or ln.ci_high is None:
+                lines.append(f"HRV (RMSSD) {during}: {pct:+.0f} %, {_NO_CI}.")
+            elif ln.within_noise and ln.ci_low <= 0.0 <= ln.ci_high:
                 lines.append(f"HRV (RMSSD) {during}: {pct:+.0f} %{ci}, within noise.")
+            elif ln.within_noise:  # CI excludes zero; only the personal SWC makes it noise
+                lines.append(
+                    f"HRV (RMSSD) {during}: {pct:+.0f} %{ci}, smaller than your smallest "
+                    "worthwhile change, so within your normal variation."
+                )
             else:
                 word = "rose" if ln.estimate > 0 else "fell"
                 meaning = (
@@ -432,17 +452,26 @@ def _verdict(
                 else ""
             )
             state = (
-                "within noise" if hr.within_noise else ("lower" if hr.estimate < 0 else "higher")
+                _NO_CI
+                if hr.ci_low is None or hr.ci_high is None
+                else "within noise"
+                if hr.within_noise
+                else ("lower" if hr.estimate < 0 else "higher")
             )
             lines.append(f"Heart rate {during}: {hr.estimate:+.1f} bpm{ci}, {state}.")
         br_a = base.get("BreathingRate_per_min")
         br_b = by_kind[kind].metrics.metrics.get("BreathingRate_per_min")
         if br_a is not None and br_b is not None and abs(br_b - br_a) >= BREATHING_SHIFT_PER_MIN:
             direction = "slowed" if br_b < br_a else "sped up"
+            claimed = ln is not None and ln.ci_low is not None and not ln.within_noise
+            why = (
+                "so part or all of the HRV change may be breathing rather than stress"
+                if claimed
+                else "so read differences in those between the phases as breathing before stress"
+            )
             lines.append(
                 f"Breathing {direction} from about {br_a:.0f} to {br_b:.0f} breaths/min "
-                f"{during}: a change this size moves RMSSD, HF and LF/HF by itself, so part or "
-                "all of the HRV change may be breathing rather than stress."
+                f"{during}: a change this size moves RMSSD, HF and LF/HF by itself, {why}."
             )
     if swc_ln is not None:
         lines.append(
@@ -570,7 +599,7 @@ def comparison_from_analysis(
             boot = bootstrap_diff_ci(base.windows, other.windows)
             for key in DIFF_KEYS:
                 av, bv = base.metrics.metrics.get(key), other.metrics.metrics.get(key)
-                if boot is None:
+                if boot is None or key not in boot:
                     est, lo, hi = (None if av is None or bv is None else bv - av), None, None
                 else:
                     est, lo, hi = boot[key]
@@ -703,11 +732,15 @@ def compare_sessions(reader: SessionReader, session_ids: Sequence[int]) -> Multi
     if len(comps) > 1 and ln_first is not None and ln_last is not None:
         change = ln_last - ln_first
         pct = 100.0 * (math.exp(change) - 1.0)
-        noise = swc is not None and abs(change) < swc
+        if swc is None:
+            tail = (
+                " (no personal normal range yet, so this cannot be told from day-to-day variation)."
+            )
+        else:
+            tail = " (within your normal variation)." if abs(change) < swc else "."
         summary.append(
             f"Resting (baseline) RMSSD changed {pct:+.0f} % from session {comps[0].session_id} "
-            f"to session {comps[-1].session_id}"
-            + (" (within your normal variation)." if noise else ".")
+            f"to session {comps[-1].session_id}" + tail
         )
     if normal is not None:
         summary.append(
@@ -730,20 +763,31 @@ def _baseline_ln(c: SessionComparison) -> float | None:
     return None
 
 
+def difference_to_json(d: Difference, *, with_windows: bool = True) -> dict[str, Any]:
+    """One `Difference` as JSON, for ``compare --json`` and the report's JSON export.
+
+    Keys: ``metric``, ``contrast``, ``baseline`` and ``other`` (the two phase-group values),
+    ``estimate`` (other − baseline, in the metric's unit), ``ci95`` (``[low, high]`` or
+    ``None`` when a group has < 3 windows), ``within_noise``; with ``with_windows`` also
+    ``n_windows`` (``[baseline, other]`` 30-s windows). The report export passes
+    ``with_windows=False``: its schema (``reports/session.schema.json``) has no such field.
+    """
+    out: dict[str, Any] = {
+        "metric": d.metric,
+        "contrast": d.contrast,
+        "baseline": d.a_value,
+        "other": d.b_value,
+        "estimate": d.estimate,
+        "ci95": None if d.ci_low is None or d.ci_high is None else [d.ci_low, d.ci_high],
+    }
+    if with_windows:
+        out["n_windows"] = [d.n_windows_a, d.n_windows_b]
+    out["within_noise"] = d.within_noise
+    return out
+
+
 def comparison_to_json(mc: MultiComparison) -> dict[str, Any]:
     """The JSON object printed by ``compare --json`` (schema_version 1)."""
-
-    def pm(p: PhaseMetrics) -> dict[str, Any]:
-        return {
-            "name": p.name,
-            "kind": p.kind,
-            "start_s": p.start_s,
-            "end_s": p.end_s,
-            "n_beats": p.n_beats,
-            "reliable": p.reliable,
-            "metrics": dict(p.metrics),
-            "warnings": list(p.warnings),
-        }
 
     return {
         "schema_version": 1,
@@ -755,21 +799,9 @@ def comparison_to_json(mc: MultiComparison) -> dict[str, Any]:
                 "protocol": c.protocol,
                 "status": c.status,
                 "quality_ok": c.quality_ok,
-                "phases": [pm(p) for p in c.phases],
-                "by_kind": [pm(p) for p in c.by_kind],
-                "differences": [
-                    {
-                        "metric": d.metric,
-                        "contrast": d.contrast,
-                        "baseline": d.a_value,
-                        "other": d.b_value,
-                        "estimate": d.estimate,
-                        "ci95": None if d.ci_low is None else [d.ci_low, d.ci_high],
-                        "n_windows": [d.n_windows_a, d.n_windows_b],
-                        "within_noise": d.within_noise,
-                    }
-                    for d in c.differences
-                ],
+                "phases": [_pm_to_json(p) for p in c.phases],
+                "by_kind": [_pm_to_json(p) for p in c.by_kind],
+                "differences": [difference_to_json(d) for d in c.differences],
                 "verdict": list(c.verdict),
             }
             for c in mc.sessions

@@ -102,8 +102,11 @@ FORMATS: tuple[str, ...] = (
 #: A gap in the wall-clock timestamps larger than the summed RR by more than this starts a
 #: new segment (same rule as :class:`biofeedback.beats.BeatAssembler`).
 RESYNC_TOL_S = 3.0
-#: Plausible RR range for a human heart, ms; values outside are rejected as a unit mistake.
+#: Plausible RR range for a human heart, ms; a file with most values outside it is rejected
+#: as a unit mistake (a few are artefacts, flagged by the analysis).
 RR_MIN_MS, RR_MAX_MS = 150.0, 3500.0
+#: No RR interval is longer than this, ms (same limit as :mod:`biofeedback.rr_io`).
+FATAL_MAX_MS = 60_000.0
 
 _ELITE_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}[ _]\d{2}-\d{2}-\d{2}\.txt$")
 
@@ -152,15 +155,27 @@ def _read_text(path: Path) -> str:
 
 
 def _check_rr(path: str | Path, rr: FloatArray, what: str) -> None:
+    """The fatal-vs-flagged line of :mod:`biofeedback.rr_io`: a non-finite, non-positive or
+    > 60 s value, or a majority of values outside ``RR_MIN_MS``-``RR_MAX_MS`` (a unit or
+    column mistake), is an error; a few implausible values in a good file are artefacts,
+    kept for the analysis to flag (``out_of_range``)."""
     if len(rr) == 0:
         raise _fail(path, f"no RR values found ({what})")
-    bad = np.flatnonzero(~np.isfinite(rr) | (rr < RR_MIN_MS) | (rr > RR_MAX_MS))
-    if len(bad):
-        v = rr[bad[0]]
+    fatal = np.flatnonzero(~np.isfinite(rr) | (rr <= 0) | (rr > FATAL_MAX_MS))
+    if len(fatal):
+        v = rr[fatal[0]]
         raise _fail(
             path,
-            f"{what}: RR value {v:g} (row {bad[0] + 1}) outside {RR_MIN_MS:g}-{RR_MAX_MS:g} ms;"
-            " expected RR in milliseconds",
+            f"{what}: RR value {v:g} (row {fatal[0] + 1}) is not an RR interval "
+            f"(expected 0-{FATAL_MAX_MS:g} ms)",
+        )
+    bad = (rr < RR_MIN_MS) | (rr > RR_MAX_MS)
+    if bad.mean() > 0.5:
+        first = int(np.flatnonzero(bad)[0])
+        raise _fail(
+            path,
+            f"{what}: {int(bad.sum())} of {len(rr)} values (first {rr[first]:g}, row "
+            f"{first + 1}) outside {RR_MIN_MS:g}-{RR_MAX_MS:g} ms; expected RR in milliseconds",
         )
 
 
@@ -174,18 +189,26 @@ def _segments_from_clock(rr_ms: FloatArray, clock_s: FloatArray) -> tuple[FloatA
 
     ``clock_s`` is the file's own time of each beat (relative, s). Cumulative RR is the
     precise timeline; the clock only tells where data are missing (the sum of RR falls
-    behind by more than :data:`RESYNC_TOL_S`), which starts a new segment.
+    behind by more than :data:`RESYNC_TOL_S`), which starts a new segment re-anchored to the
+    clock. A clock that jumps *back* by more than the tolerance (naive local time at a DST
+    change, an NTP step) also starts a new segment, but the timeline continues from the
+    cumulative RR (beat times never decrease) and the clock is re-based from there on.
     """
     n = len(rr_ms)
     t = np.empty(n)
     seg = np.zeros(n, dtype=np.int64)
     s = 0
+    offset = 0.0  # timeline - clock, changed only by a backward clock jump
     t_prev = clock_s[0] - rr_ms[0] / 1000.0
     for i in range(n):
         cand = t_prev + rr_ms[i] / 1000.0
-        if i and abs(clock_s[i] - cand) > RESYNC_TOL_S:
+        clk = clock_s[i] + offset
+        if i and abs(clk - cand) > RESYNC_TOL_S:
             s += 1
-            cand = clock_s[i]
+            if clk > cand:  # data missing: re-anchor to the clock
+                cand = clk
+            else:  # clock went back: keep the RR timeline, re-base the clock
+                offset += cand - clk
         t[i] = cand
         seg[i] = s
         t_prev = cand
@@ -271,6 +294,20 @@ def _parse_time(path: Path, row: int, col: str, s: str) -> dt.datetime:
         ) from None
 
 
+def _same_clock(path: Path, col: str, stamps: list[dt.datetime]) -> list[dt.datetime]:
+    """``stamps`` if all carry a UTC offset or none does; else a one-line error naming the
+    first row that differs from the first row (they cannot share one clock)."""
+    aware = stamps[0].tzinfo is not None if stamps else False
+    for i, s in enumerate(stamps):
+        if (s.tzinfo is not None) != aware:
+            raise _fail(
+                path,
+                f"row {i + 2}, column {col!r}: time zone offset "
+                f"{'missing' if aware else 'present'} unlike row 2 (mixed time zones)",
+            )
+    return stamps
+
+
 def _rel_seconds(stamps: list[dt.datetime]) -> FloatArray:
     t0 = stamps[0]
     return np.array([(s - t0).total_seconds() for s in stamps], dtype=np.float64)
@@ -299,7 +336,11 @@ def _read_polar_sensor_logger(path: str | Path) -> ImportedRR:
     ri = _col(p, header, ["rr-interval [ms]"], label)
     rr = _floats(p, rows, ri, "RR-interval [ms]")
     _check_rr(p, rr, "column 'RR-interval [ms]'")
-    stamps = [_parse_time(p, i + 2, "Phone timestamp", r[ti]) for i, r in enumerate(rows)]
+    stamps = _same_clock(
+        p,
+        "Phone timestamp",
+        [_parse_time(p, i + 2, "Phone timestamp", r[ti]) for i, r in enumerate(rows)],
+    )
     t, seg = _segments_from_clock(rr, _rel_seconds(stamps))
     start = stamps[0] - dt.timedelta(milliseconds=float(rr[0]))
     return _make(p, "polar-sensor-logger", rr, t, seg, start)
@@ -410,7 +451,9 @@ def _read_hrv_logger(path: str | Path) -> ImportedRR:
     ri = _col(p, header, ["rr"], label)
     rr = _floats(p, rows, ri, "rr")
     _check_rr(p, rr, "column 'rr'")
-    stamps = [_parse_time(p, i + 2, "date", r[di]) for i, r in enumerate(rows)]
+    stamps = _same_clock(
+        p, "date", [_parse_time(p, i + 2, "date", r[di]) for i, r in enumerate(rows)]
+    )
     if "since start" in header:
         clock = _floats(p, rows, header.index("since start"), "since start") / 1000.0
     else:

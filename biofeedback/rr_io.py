@@ -10,10 +10,15 @@ Formats (detected from the content, not the extension):
 * **Kubios results/RR text** (a file whose first line contains "Kubios"): the "RR Data"
   columns ``Time (s), RR interval (s)`` of a Kubios HRV report export;
 * **CSV** with a header naming an RR column (``rr``, ``rr_ms``, ``rri``, ``ibi``, ``nn``,
-  ``rr_interval``, ``RR (ms)``, ...; separators ``,``, ``;`` or tab), optionally with a time
-  column which is ignored for the beat times (see below);
+  ``rr_interval``, ``RR (ms)``, ...; the separator is ``;``, tab or ``,``, chosen once from
+  the first line in that order), optionally with a time column which is ignored for the
+  beat times (see below);
 * **headerless** one value per line, or two numeric columns ``time,rr``;
   blank lines and lines starting with ``#`` are skipped.
+
+Decimal commas (``812,5``) are read when ``,`` is not the column separator (``;``- or
+tab-separated files, one-column files), and in headerless ``digits,digits`` lines whose first
+part is not increasing (so not a time column). A UTF-8 BOM and CRLF line ends are accepted.
 
 Units: values are ms; a file whose median RR is below 10 is taken to be in seconds (no RR is
 10 ms) and converted. Beat times are the cumulative RR (Kubios convention); strap timestamps
@@ -32,6 +37,7 @@ analysis as ``out_of_range`` artefacts.
 from __future__ import annotations
 
 import io
+import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,9 +116,9 @@ def _check_values(path: Path, rr: list[float], lines: list[int], unit: str = "li
     return arr
 
 
-def _num(tok: str) -> float | None:
+def _num(tok: str, decimal_comma: bool = False) -> float | None:
     try:
-        v = float(tok)
+        v = float(tok.replace(",", ".") if decimal_comma else tok)
     except ValueError:
         return None
     return v
@@ -160,11 +166,35 @@ def _read_kubios(path: Path, text: str) -> RRSeries:
     return RRSeries.from_rr(arr, str(path), "kubios")
 
 
-def _split(line: str) -> list[str]:
-    for sep in (",", ";", "\t"):
+def _delimiter(line: str) -> str | None:
+    """The file's column separator, from its first line: ``;`` or tab before ``,`` (a file
+    separated by ``;`` or tabs may use ``,`` as its decimal mark); ``None``: blanks or one
+    column."""
+    for sep in (";", "\t", ","):
         if sep in line:
-            return [p.strip().strip('"') for p in line.split(sep)]
-    return line.split()
+            return sep
+    return None
+
+
+def _split(line: str, sep: str | None) -> list[str]:
+    if sep is None:
+        return line.split()
+    return [p.strip().strip('"') for p in line.split(sep)]
+
+
+def _is_decimal_comma_column(lines: list[tuple[int, str]]) -> bool:
+    """Headerless ``812,5`` lines: one RR with a decimal comma, not ``time,rr``.
+
+    Every line is ``digits,digits`` with no ``.`` anywhere, and the first part is not
+    increasing (a time column would be).
+    """
+    firsts: list[float] = []
+    for _, ln in lines:
+        parts = ln.split(",")
+        if len(parts) != 2 or "." in ln or not all(p.strip().isdigit() for p in parts):
+            return False
+        firsts.append(float(parts[0]))
+    return len(firsts) > 1 and not all(b > a for a, b in itertools.pairwise(firsts))
 
 
 def _read_delimited(path: Path, text: str) -> RRSeries:
@@ -176,10 +206,15 @@ def _read_delimited(path: Path, text: str) -> RRSeries:
     if not data_lines:
         raise RRFileError(f"{path}: no RR values found (empty file?)")
     n0, first = data_lines[0]
-    head = _split(first)
+    sep = _delimiter(first)
+    # "," is a decimal mark unless it separates the columns (see _delimiter)
+    decimal_comma = sep != ","
+    if sep == "," and _is_decimal_comma_column(data_lines):
+        sep, decimal_comma = None, True
+    head = _split(first, sep)
     col = None
     fmt = "text"
-    if any(_num(h) is None for h in head if h != ""):
+    if any(_num(h, decimal_comma) is None for h in head if h != ""):
         names = [h.lower() for h in head]
         for i, h in enumerate(names):
             if h in _RR_NAMES:
@@ -202,10 +237,10 @@ def _read_delimited(path: Path, text: str) -> RRSeries:
     rr: list[float] = []
     lines: list[int] = []
     for n, ln in data_lines:
-        parts = _split(ln) if fmt == "csv" else [ln]
+        parts = _split(ln, sep) if fmt == "csv" else [ln]
         if col >= len(parts) or parts[col] == "":
             raise RRFileError(f"{path}:{n}: missing RR value in column {col + 1}")
-        v = _num(parts[col])
+        v = _num(parts[col], decimal_comma)
         if v is None:
             raise RRFileError(f"{path}:{n}: not a number: {parts[col][:40]!r}")
         rr.append(v * 1000.0 if seconds else v)

@@ -13,7 +13,9 @@ from biofeedback.beats import Beat
 from biofeedback.compare import (
     ANALYSIS_VERSION,
     MIN_BASELINES,
+    Difference,
     SessionAnalysis,
+    SessionComparison,
     analyse_session,
     baseline_history,
     bootstrap_diff_ci,
@@ -70,6 +72,26 @@ def _store_beats(
 
         w.finish(SessionStatus.COMPLETE)
         return w.session_id
+
+
+def _two_phase_session(db: Path, base: Phase, prac: Phase, seed: int) -> int:
+    """A simulated baseline then practice, stored with their phase markers."""
+    sim = simulate_rr([base, prac], seed=seed)
+    end = base.duration_s + prac.duration_s
+    return _store_beats(
+        db,
+        sim.rr_ms,
+        [
+            ("baseline", "baseline", 0.0, base.duration_s),
+            ("practice", "practice", base.duration_s, end),
+        ],
+    )
+
+
+def _practice_diff(c: SessionComparison, metric: str) -> Difference:
+    return next(
+        x for x in c.differences if x.metric == metric and x.contrast == "practice-baseline"
+    )
 
 
 def test_self_compassion_break_shows_the_generators_calming_trend(tmp_path: Path) -> None:
@@ -180,6 +202,10 @@ def test_compare_sessions_json_and_baseline_change(tmp_path: Path) -> None:
     assert js["normal_range"] is None
     diff = js["sessions"][0]["differences"][0]
     assert set(diff) >= {"metric", "contrast", "estimate", "ci95", "within_noise"}
+    # Without a personal normal range a change between two sessions has no noise yardstick;
+    # the summary must say so rather than state a bare percentage.
+    change = next(v for v in js["summary"] if v.startswith("Resting (baseline) RMSSD changed"))
+    assert "cannot be told from day-to-day variation" in change
 
 
 def test_compare_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -377,3 +403,71 @@ def test_dashboard_saves_missing_analyses_and_answers_the_same(tmp_path: Path) -
             saved, reference = load_analysis(b, i), load_analysis(a, i)
             assert saved is not None and reference is not None
             assert saved.to_json() == reference.to_json()
+
+
+def test_too_few_windows_for_a_ci_is_not_called_within_noise(tmp_path: Path) -> None:
+    # source: seeded simulation; a 75-s practice gives 2 full 30-s windows (< 3), so no
+    # bootstrap CI exists and the verdict must not claim "within noise" (nor a change).
+    base = Phase("rest", "baseline", 300.0, 65.0, 20.0, 12.0)
+    prac = Phase("calm", "practice", 75.0, 60.0, 60.0, 12.0)
+    sid = _two_phase_session(tmp_path / "s.db", base, prac, seed=8)
+    with SessionReader(tmp_path / "s.db") as reader:
+        c = compare_session(reader, sid)
+    ln = _practice_diff(c, "lnRMSSD")
+    assert ln.ci_low is None and ln.n_windows_b < 3
+    assert ln.estimate is not None and ln.estimate > 0.3  # a large raw difference...
+    lines = [v for v in c.verdict if "during the practice" in v]
+    assert lines and not any("within noise" in v for v in lines)  # ...that is not "noise"
+    assert not any(v.startswith(("HRV (RMSSD) rose", "HRV (RMSSD) fell")) for v in lines)
+    assert any("too short" in v for v in lines if v.startswith("HRV (RMSSD)"))
+    assert any("too short" in v for v in lines if v.startswith("Heart rate"))
+
+
+def test_breathing_shift_sentence_does_not_presuppose_an_hrv_change(tmp_path: Path) -> None:
+    # source: seeded simulation; breathing 15/min -> 6/min, but the 75-s practice has no CI,
+    # so no HRV change was shown and the breathing note must not speak of "the HRV change".
+    base = Phase("rest", "baseline", 300.0, 65.0, 20.0, 15.0)
+    prac = Phase("pace", "practice", 75.0, 63.0, 40.0, 6.0)
+    sid = _two_phase_session(tmp_path / "b.db", base, prac, seed=9)
+    with SessionReader(tmp_path / "b.db") as reader:
+        c = compare_session(reader, sid)
+    br = [v for v in c.verdict if v.startswith("Breathing slowed")]
+    assert br, c.verdict
+    assert "the HRV change" not in br[0]
+    assert "RMSSD, HF and LF/HF" in br[0]
+
+
+def test_change_below_the_personal_swc_says_why_it_is_noise(tmp_path: Path) -> None:
+    # source: seeded simulation, RSA 20 -> 40 ms: the CI excludes zero, but a (made-up,
+    # deliberately huge) personal SWC of 5 ln units makes it noise; the verdict must say the
+    # SWC is the reason, not print a CI that excludes zero next to a bare "within noise".
+    base = Phase("rest", "baseline", 300.0, 65.0, 20.0, 12.0)
+    prac = Phase("calm", "practice", 300.0, 62.0, 40.0, 12.0)
+    sid = _two_phase_session(tmp_path / "w.db", base, prac, seed=10)
+    with SessionReader(tmp_path / "w.db") as reader:
+        c = compare_session(reader, sid, swc_lnrmssd=5.0)
+    ln = _practice_diff(c, "lnRMSSD")
+    assert ln.ci_low is not None and ln.ci_low > 0 and ln.within_noise
+    line = next(v for v in c.verdict if v.startswith("HRV (RMSSD)") and "practice" in v)
+    assert "smallest worthwhile change" in line
+
+
+def test_metronomic_rr_gives_no_infinite_ln_rmssd(tmp_path: Path) -> None:
+    # source: property: fixed-rate pacing (every RR = 1000 ticks/1024 s) has RMSSD 0, so
+    # lnRMSSD is undefined: no CI for it, no -inf/NaN, and compare --json still serialises.
+    import json
+
+    rr = np.full(700, 1000.0 * 1000.0 / 1024.0)
+    sid = _store_beats(
+        tmp_path / "c.db",
+        rr,
+        [("baseline", "baseline", 0.0, 300.0), ("practice", "practice", 300.0, 600.0)],
+    )
+    with SessionReader(tmp_path / "c.db") as reader:
+        mc = compare_sessions(reader, [sid])
+    d = {(x.contrast, x.metric): x for x in mc.sessions[0].differences}
+    ln = d[("practice-baseline", "lnRMSSD")]
+    assert ln.estimate is None and ln.ci_low is None and ln.within_noise
+    hr = d[("practice-baseline", "MeanHR_bpm")]
+    assert hr.estimate == pytest.approx(0.0, abs=1e-9) and hr.ci_low is not None
+    json.dumps(comparison_to_json(mc), allow_nan=False)

@@ -102,3 +102,50 @@ def test_progress_callback_reaches_done() -> None:
     seen: list[tuple[str, float]] = []
     analyze_rr(simulate_rr(300.0, seed=1), progress=lambda s, f: seen.append((s, f)))
     assert seen[0][1] == 0.0 and seen[-1] == ("done", 1.0)
+
+
+def test_spectral_minimum_length_applies_to_the_gap_free_stretch() -> None:
+    # source: Task Force 1996 / MIN_DURATION_S: LF needs >= 120 s and HF >= 60 s of
+    # *continuous* data (the spectrum never spans a gap). Ten 50-s segments (500 s in all)
+    # give one 50-s window at best, so no band power may be reported from them.
+    rr = simulate_rr(500.0, seed=12)
+    t = np.cumsum(rr) / 1000.0
+    seg = (t // 50.0).astype(np.int64)
+    res = analyze_rr(rr, segment=seg, correct=False)
+    assert res.metrics["RMSSD_ms"] is not None  # time domain pools the segments
+    for k in ("LF_ms2", "HF_ms2", "TP_ms2", "LFHF", "LF_nu", "HF_peak_Hz"):
+        assert res.metrics[k] is None, k
+    assert any(w.startswith("LF_ms2: not computed") and "gap-free" in w for w in res.warnings)
+    # one 150-s gap-free stretch is enough for HF and LF (with a "recommended" warning)
+    seg2 = np.where(t < 150.0, 0, (t // 50.0).astype(np.int64))
+    res2 = analyze_rr(rr, segment=seg2, correct=False)
+    assert res2.metrics["HF_ms2"] is not None and res2.metrics["LF_ms2"] is not None
+
+
+def test_long_record_sampen_is_the_mean_over_all_300s_windows() -> None:
+    # source: module docstring of biofeedback.hrv.nonlinear: records > SAMPEN_WHOLE_MAX_BEATS
+    # use the mean over consecutive 300-s windows. With two segments the windows of both
+    # count once each (a segment's windows are not weighted again by its beat count).
+    from biofeedback.hrv.nonlinear import SAMPEN_WHOLE_MAX_BEATS, sample_entropy_windowed
+
+    a = simulate_rr(7200.0, seed=21, noise_ms=40.0)  # irregular: high SampEn
+    b = simulate_rr(1800.0, seed=22, noise_ms=2.0, jitter_ms=0.5)  # regular: low SampEn
+    rr = np.concatenate((a, b))
+    assert rr.size > SAMPEN_WHOLE_MAX_BEATS
+    seg = np.r_[np.zeros(a.size, int), np.ones(b.size, int)]
+    res = analyze_rr(rr, segment=seg, correct=False)
+    va, na = sample_entropy_windowed(a, np.cumsum(a) / 1000.0)
+    vb, nb = sample_entropy_windowed(b, np.cumsum(b) / 1000.0)
+    assert na > nb > 0 and abs(va - vb) > 0.1
+    assert res.metrics["SampEn"] == pytest.approx((va * na + vb * nb) / (na + nb), rel=1e-9)
+
+
+def test_zero_variability_gives_no_made_up_peak_or_stress_index() -> None:
+    # source: property: metronomic RR (fixed-rate pacing, every RR = 1000/1024 s) has no
+    # spectral power and an NN range of 0, so the band peaks and Baevsky's SI (which divides
+    # by the range) are undefined: None, not the band's lower edge or ~1e6 from float noise.
+    res = analyze_rr(np.full(700, 1000.0 * 1000.0 / 1024.0))
+    m = res.metrics
+    assert m["RMSSD_ms"] == 0.0 and m["HF_ms2"] == 0.0
+    assert m["LF_peak_Hz"] is None and m["HF_peak_Hz"] is None
+    assert m["StressIndex"] is None and m["SNS_index"] is None

@@ -157,3 +157,17 @@ def test_coherence_higher_for_paced_breathing() -> None:
         assert c is not None
         vals.append(c)
     assert vals[0] > 3 * vals[1]
+
+
+def test_breathing_rate_follows_slow_paced_breathing_below_the_hf_band() -> None:
+    # source: seeded simulated RR with RSA at 0.1 Hz (6 breaths/min, the resonance-breathing
+    # pacer). Breathing at 6/min puts the respiratory peak in the LF band (Task Force 1996;
+    # Shaffer & Ginsberg 2017), so "HF peak × 60" cannot be the breathing rate here.
+    rr = simulate_rr(320.0, seed=6, resp_hz=0.1, rsa_ms=80.0, lf_ms=0.0, noise_ms=10.0)
+    live = LiveHrv()
+    t = np.cumsum(rr) / 1000.0
+    for a, b in zip(t.tolist(), rr.tolist(), strict=True):
+        live.push(a, b)
+    spec = live_spectral(live.spectral_input())
+    assert spec.breaths_per_min == pytest.approx(6.0, abs=0.5)
+    assert spec.hf_peak_hz is not None and spec.hf_peak_hz >= 0.15  # HF peak stays in its band

@@ -71,6 +71,58 @@ def test_polar_sensor_logger_rr_with_gap(tmp_path: Path) -> None:
     assert read_rr_any(f).n_beats == len(rr)
 
 
+def test_phone_clock_jumping_back_keeps_beat_times_increasing(tmp_path: Path) -> None:
+    # Polar Sensor Logger writes naive local phone time: at the autumn DST change (or an NTP
+    # correction) the clock jumps back 1 h mid-recording. Beat times must stay increasing
+    # (the cumulative RR is the timeline), and the jump may only start a new segment.
+    rr = _rr()
+    stamps = _stamps(START, rr, gap_after=149, gap_s=-3600.0)
+    lines = ["Phone timestamp;RR-interval [ms]"]
+    lines += [
+        f"{s.isoformat(timespec='milliseconds')};{int(r)}" for s, r in zip(stamps, rr, strict=True)
+    ]
+    f = tmp_path / "Polar_H10_ABC_20240505_145000_RR.txt"
+    f.write_text("\n".join(lines) + "\n")
+    got = read_polar_sensor_logger(f)
+    np.testing.assert_array_equal(got.rr_ms, rr)
+    assert np.all(np.diff(got.t_s) > 0)
+    np.testing.assert_allclose(np.diff(got.t_s), rr[1:] / 1000, atol=1e-9)
+    assert list(np.unique(got.segment)) == [0, 1]
+    assert int(np.sum(got.segment == 0)) == 150  # later beats are not re-split one by one
+
+
+def test_mixed_time_zone_stamps_are_a_user_error(tmp_path: Path) -> None:
+    # One row with a UTC offset and one without cannot be put on one clock: a one-line error
+    # naming the row (exit 2), not a TypeError (exit 1).
+    f = tmp_path / "x_RR.txt"
+    f.write_text(
+        "Phone timestamp;RR-interval [ms]\n2024-05-05T14:50:00.850+02:00;850\n"
+        "2024-05-05T14:50:01.700;850\n2024-05-05T14:50:02.550;850\n"
+    )
+    with pytest.raises(UserError, match=r"row 3.*'Phone timestamp'.*time zone"):
+        read_polar_sensor_logger(f)
+
+
+def test_utc_offsets_across_a_dst_change_are_one_clock(tmp_path: Path) -> None:
+    # Aware stamps (offset changes +02:00 -> +01:00 at the autumn DST change) are one
+    # continuous clock: no new segment, and started_at keeps its offset.
+    rr = np.full(6, 1000.0)
+    t0 = dt.datetime(2024, 10, 27, 2, 59, 57, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    stamps = [t0 + dt.timedelta(seconds=i) for i in range(6)]
+    stamps = [s.astimezone(dt.timezone(dt.timedelta(hours=1))) if i > 2 else s
+              for i, s in enumerate(stamps)]  # fmt: skip
+    f = tmp_path / "x_RR.txt"
+    f.write_text(
+        "Phone timestamp;RR-interval [ms]\n"
+        + "".join(f"{s.isoformat(timespec='milliseconds')};1000\n" for s in stamps)
+    )
+    got = read_with_meta(f)
+    assert got.series.segment.tolist() == [0] * 6
+    np.testing.assert_allclose(got.series.t_s, np.arange(1, 7, dtype=float))
+    assert got.started_at == t0 - dt.timedelta(seconds=1)
+    np.testing.assert_array_equal(got.series.rr_ms, rr)
+
+
 def test_polar_sensor_logger_missing_column_names_it(tmp_path: Path) -> None:
     f = tmp_path / "x_HR.txt"
     f.write_text(
@@ -142,6 +194,28 @@ def test_elite_hrv_file_folder_and_zip(tmp_path: Path) -> None:
     joined = read_rr_any(z)
     assert joined.n_beats == 210 and set(joined.segment) == {0, 1}
     assert [r.n_beats for r in read_elite_hrv_export(tmp_path)] == [120, 90]
+
+
+def test_one_long_rr_inside_a_good_export_is_kept_for_the_analysis_to_flag(
+    tmp_path: Path,
+) -> None:
+    # A single 4.2-s RR (several missed beats after a contact loss) is an artefact, not a
+    # unit mistake: the file imports (as rr_io does for its formats) and the analysis flags
+    # it out_of_range, instead of the whole export being refused.
+    from biofeedback.hrv import analyze_rr
+
+    rr = _rr()
+    rr[120] = 4200.0
+    f = tmp_path / "2024-05-05 07-06-40.txt"
+    f.write_text("\n".join(str(int(v)) for v in rr) + "\n")
+    got = read_elite_hrv(f)
+    np.testing.assert_array_equal(got.rr_ms, rr)
+    res = analyze_rr(got.rr_ms, t_s=got.t_s, segment=got.segment)
+    assert res.artifacts.by_type["out_of_range"] == 1
+    # but a value no heart produces (or a non-positive one) is still a one-line error
+    f.write_text("850\n0\n860\n")
+    with pytest.raises(UserError, match=r"row 2"):
+        read_elite_hrv(f)
 
 
 def test_rr_in_seconds_is_refused_with_unit_hint(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from biofeedback.cli import main as cli_main
+from biofeedback.compare import compare_sessions, comparison_to_json
 from biofeedback.hrv import analyze_rr
 from biofeedback.protocols import load_protocol
 from biofeedback.report_figures import rolling_rmssd
@@ -155,6 +156,10 @@ def test_json_validates_against_schema_and_round_trips(
         assert s["metrics"][k] == (None if v is None or not np.isfinite(v) else v), k
     assert [p["name"] for p in s["phases"]] == [p.name for p in bundle.sessions[0].phases]
     assert s["differences"] and all(d["contrast"].endswith("-baseline") for d in s["differences"])
+    # One serializer: the report's differences are compare --json's, minus n_windows.
+    cmp = comparison_to_json(compare_sessions(reader, [1]))["sessions"][0]["differences"]
+    assert s["differences"] == [{k: v for k, v in d.items() if k != "n_windows"} for d in cmp]
+    assert all(len(d["n_windows"]) == 2 for d in cmp)
     # The schema is strict enough to catch a broken document.
     bad = json.loads(json.dumps(doc))
     bad["sessions"][0]["metrics"]["RMSSD_ms"] = "42"
@@ -191,6 +196,9 @@ def test_csv_beats_and_metrics(bundle2: ReportBundle, reader: SessionReader, tmp
     assert float(rmssd["value"]) == rep.overall.metrics["RMSSD_ms"]
     diffs = [r for r in m if r["kind"] == "difference" and r["session_id"] == "1"]
     assert len(diffs) == len(rep.comparison.differences)
+    # a difference is in its metric's unit (lnRMSSD: a log ratio, no unit)
+    units = {r["metric"]: r["unit"] for r in diffs}
+    assert units == {"MeanHR_bpm": "bpm", "RMSSD_ms": "ms", "lnRMSSD": ""}
 
 
 # ---------------------------------------------------------------------------- Kubios
@@ -429,3 +437,41 @@ def test_imported_beats_without_ticks_export(tmp_path: Path) -> None:
     assert doc["sessions"][0]["phases"] == []  # protocol free: no phases, no differences
     render(b, "html", tmp_path / "i.html")
     assert _plotly_calls((tmp_path / "i.html").read_text()) == 4
+
+
+def test_methods_text_states_the_bands_the_engine_integrates() -> None:
+    # source: biofeedback.hrv.frequency.BANDS_HZ (Kubios 3.1 reports: VLF 0-0.04 Hz)
+    from biofeedback.hrv.frequency import BANDS_HZ
+    from biofeedback.reports.model import METRIC_INFO, AnalysisSettings
+
+    assert BANDS_HZ["VLF"] == (0.0, 0.04)
+    want = "VLF 0-0.04 Hz, LF 0.04-0.15 Hz, HF 0.15-0.4 Hz"
+    assert AnalysisSettings().describe()["bands"] == want
+    assert "0-0.04 Hz" in METRIC_INFO["VLF_ms2"][2]
+
+
+def test_unreliable_session_report_prints_no_poincare_numbers(tmp_path: Path) -> None:
+    """Sustained bigeminy (the Polar H10 PVC case, DESIGN.md §3): metrics are withheld, and
+    the Poincaré title must not print SD1/SD2 from that garbage either."""
+    import importlib
+
+    imp = importlib.import_module("biofeedback.commands.import")
+    rng = np.random.default_rng(6)
+    # source: property of the construction: alternating short/long RR (bigeminy), > 10 %
+    # of successive RR change by > 20 %, so the reliability gate must trip
+    rr = np.round(np.where(np.arange(400) % 2, 1100.0, 600.0) + rng.normal(0, 10, 400), 1)
+    src = tmp_path / "bigeminy.txt"
+    src.write_text("\n".join(format_rr_ms(v) for v in rr) + "\n")
+    db2 = tmp_path / "big.db"
+    with Store(db2) as store:
+        sid = imp.import_rr(src, store, title="bigeminy", tags=())
+    with SessionReader(db2) as r2:
+        b = build_report(r2, [sid], now=NOW)
+    rep = b.sessions[0]
+    assert not rep.overall.reliable and rep.overall.metrics["SD1_ms"] is None
+    assert rep.overall.withheld_metrics["SD1_ms"] is not None  # computed, but withheld
+    render(b, "html", tmp_path / "big.html")
+    page = (tmp_path / "big.html").read_text()
+    # (the figure JSON writes "Poincar\u00e9 plot", so match what follows the é)
+    assert re.search(r"Poincar(?:é|\\u00e9) plot", page)
+    assert "plot (SD1" not in page

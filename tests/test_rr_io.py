@@ -49,6 +49,25 @@ def test_csv_layouts(tmp_path: Path, text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("data", "fmt"),
+    [
+        # decimal commas (European locales) must never be truncated or read as a column
+        (b"rr\r\n812,5\r\n790,25\r\n801,0\r\n", "csv"),
+        (b"\xef\xbb\xbfRR (ms);time\r\n812,5;0,8\r\n790,25;1,6\r\n801,0;2,4\r\n", "csv"),
+        (b"time\trr\n0,8\t812,5\n1,6\t790,25\n2,4\t801,0\n", "csv"),
+        (b"812,5\n790,25\n801,0\n", "text"),
+        (b"0,8;812,5\r\n1,6;790,25\r\n2,4;801,0\r\n", "csv"),
+    ],
+)
+def test_decimal_commas_bom_and_crlf(tmp_path: Path, data: bytes, fmt: str) -> None:
+    p = tmp_path / "rr.csv"
+    p.write_bytes(data)
+    s = read_rr(p)
+    np.testing.assert_allclose(s.rr_ms, [812.5, 790.25, 801.0])
+    assert s.format == fmt
+
+
+@pytest.mark.parametrize(
     ("text", "fragment"),
     [
         ("", "no RR values"),

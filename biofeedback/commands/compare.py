@@ -58,7 +58,13 @@ def format_session(c: SessionComparison) -> str:
         for d in c.differences:
             ci = "-" if d.ci_low is None else f"[{d.ci_low:+.2f}, {d.ci_high:+.2f}]"
             est = "-" if d.estimate is None else f"{d.estimate:+.2f}"
-            tag = "  within noise" if d.within_noise else ""
+            tag = (
+                "  no CI (too short)"
+                if d.ci_low is None
+                else "  within noise"
+                if d.within_noise
+                else ""
+            )
             lines.append(
                 f"{d.contrast:<20s}{d.metric:<12s}{est:>10s}{ci:>22s}  "
                 f"{d.n_windows_a}/{d.n_windows_b}{tag}"

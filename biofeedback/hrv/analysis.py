@@ -20,7 +20,8 @@ a few seconds, no O(n²) step), and never returns a number it cannot stand behin
   display.
 * **Too short**: each metric has a minimum analysed NN duration (``MIN_DURATION_S``); below it
   the metric is ``None`` with a warning; between the minimum and the recommended length it is
-  given with a warning.
+  given with a warning. For the spectral metrics the duration is that of the longest
+  gap-free segment (the spectrum never spans a gap), not the total.
 """
 
 from __future__ import annotations
@@ -350,19 +351,26 @@ def _compute_metrics(
     dur = float(nn.sum() / 1000.0)
     runs = _runs(nn_seg)
 
-    def ok(key: str) -> bool:
+    # The spectrum never spans a gap, so its length is that of the longest gap-free run.
+    longest_s = max((float(nn[a:b].sum()) / 1000.0 for a, b in runs), default=0.0)
+
+    def ok(key: str, have_s: float | None = None, what: str = "NN data") -> bool:
+        have = dur if have_s is None else have_s
         lo, rec = MIN_DURATION_S[key]
         nmin = MIN_BEATS.get(key, 3)
-        if dur < lo or nn.size < nmin:
+        if have < lo or nn.size < nmin:
             need = f"≥ {lo:.0f} s" + (f" and ≥ {nmin} beats" if key in MIN_BEATS else "")
             warnings.append(
-                f"{key}: not computed, needs {need} of NN data (have {dur:.0f} s, "
+                f"{key}: not computed, needs {need} of {what} (have {have:.0f} s, "
                 f"{nn.size} beats); ≥ {rec:.0f} s recommended"
             )
             return False
-        if dur < rec:
-            warnings.append(f"{key}: only {dur:.0f} s of data, ≥ {rec:.0f} s recommended")
+        if have < rec:
+            warnings.append(f"{key}: only {have:.0f} s of {what}, ≥ {rec:.0f} s recommended")
         return True
+
+    def ok_spec(key: str) -> bool:
+        return ok(key, longest_s, "gap-free NN data")
 
     if nn.size >= 2:
         td = time_domain(nn, nn_seg)
@@ -388,7 +396,7 @@ def _compute_metrics(
             x = smoothness_priors_detrend(x) + x.mean()
         run_arrays.append((nn_t[a:b], x))
     spec = None
-    if dur >= MIN_DURATION_S["HF_ms2"][0]:
+    if longest_s >= MIN_DURATION_S["HF_ms2"][0]:
         spec = lomb_spectrum(run_arrays) if spectral == "lomb" else welch_spectrum(run_arrays)
     if spec is not None:
         if spectral == "welch" and spec.window_s < 299.0:
@@ -397,18 +405,18 @@ def _compute_metrics(
             )
         bm = band_metrics(spec)
         for k in ("VLF_ms2", "LF_ms2", "HF_ms2", "TP_ms2", "LF_nu", "HF_nu", "LFHF"):
-            if ok(k):
+            if ok_spec(k):
                 out[k] = _finite(bm[k])
-        if ok("LF_peak_Hz"):
+        if ok_spec("LF_peak_Hz"):
             out["LF_peak_Hz"] = _finite(bm["LF_peak_Hz"])
-        if ok("HF_peak_Hz"):
+        if ok_spec("HF_peak_Hz"):
             out["HF_peak_Hz"] = _finite(bm["HF_peak_Hz"])
         out["__spectrum__"] = spec
     else:
         for k in ("VLF_ms2", "LF_ms2", "HF_ms2", "TP_ms2", "LF_nu", "HF_nu", "LFHF"):
-            ok(k)
-        ok("LF_peak_Hz")
-        ok("HF_peak_Hz")
+            ok_spec(k)
+        ok_spec("LF_peak_Hz")
+        ok_spec("HF_peak_Hz")
 
     report("nonlinear", 0.6)
     if ok("SampEn"):
@@ -420,12 +428,14 @@ def _compute_metrics(
                 if b - a < 100:
                     continue
                 if b - a <= SAMPEN_WHOLE_MAX_BEATS and nn.size <= SAMPEN_WHOLE_MAX_BEATS:
-                    v, w = sample_entropy(nn[a:b]), 1
+                    # whole runs: weighted by their beats
+                    v, w = sample_entropy(nn[a:b]), b - a
                 else:
+                    # long records: every 300-s window of every run counts once
                     v, w = sample_entropy_windowed(nn[a:b], nn_t[a:b])
                 if np.isfinite(v) and w:
                     vals.append(v)
-                    weights.append(w * (b - a))
+                    weights.append(w)
             if vals:
                 out["SampEn"] = float(np.average(vals, weights=weights))
                 if nn.size > SAMPEN_WHOLE_MAX_BEATS:

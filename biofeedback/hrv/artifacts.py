@@ -41,7 +41,7 @@ TYPE_NAMES: dict[int, str] = {
     OUT_OF_RANGE: "out_of_range",
 }
 
-#: Physiological plausibility band for one RR interval, ms (30-300 bpm).
+#: Physiological plausibility band for one RR interval, ms (20-300 bpm).
 RR_MIN_MS = 200.0
 RR_MAX_MS = 3000.0
 

@@ -11,7 +11,8 @@ reports, see ``tests/test_hrv_kubios.py``):
    segments of one recording are pooled by their number of Welch windows. When no segment
    is 300 s long, the longest segment is used as a single window (and a warning is given);
 4. band powers by trapezoidal integration with inclusive band edges: VLF 0-0.04,
-   LF 0.04-0.15, HF 0.15-0.4 Hz; TP 0-0.4 Hz; peaks = PSD maximum inside each band;
+   LF 0.04-0.15, HF 0.15-0.4 Hz; TP 0-0.4 Hz; peaks = PSD maximum inside each band (none
+   when the band holds no power);
    n.u. = band / (TP - VLF) × 100.
 
 Option ``spectral="lomb"``: Lomb-Scargle periodogram on the uneven beat times (no
@@ -33,6 +34,9 @@ BANDS_HZ: dict[str, tuple[float, float]] = {
     "HF": (0.15, 0.4),
 }
 _EPS = 1e-9
+#: Band searched for the respiratory peak, Hz (4.2-30 breaths/min). It reaches below the HF
+#: band on purpose: slow (e.g. 6/min resonance) breathing puts the respiratory peak in LF.
+BREATHING_BAND_HZ = (0.07, 0.5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +158,9 @@ def band_metrics(spec: Spectrum) -> dict[str, float]:
     for name, (lo, hi) in BANDS_HZ.items():
         m = (f >= lo - _EPS) & (f <= hi + _EPS)
         out[f"{name}_ms2"] = float(np.trapezoid(p[m], f[m])) if m.sum() > 1 else float("nan")
-        out[f"{name}_peak_Hz"] = float(f[m][np.argmax(p[m])]) if m.any() else float("nan")
+        # no power in the band (e.g. metronomic RR): no peak, not the band's lower edge
+        has_power = m.any() and bool(np.any(p[m] > 0))
+        out[f"{name}_peak_Hz"] = float(f[m][np.argmax(p[m])]) if has_power else float("nan")
     m = f <= BANDS_HZ["HF"][1] + _EPS
     tp = float(np.trapezoid(p[m], f[m]))
     out["TP_ms2"] = tp
@@ -163,6 +169,21 @@ def band_metrics(spec: Spectrum) -> dict[str, float]:
     out["HF_nu"] = out["HF_ms2"] / lfhf_total * 100.0 if lfhf_total > 0 else float("nan")
     out["LFHF"] = out["LF_ms2"] / out["HF_ms2"] if out["HF_ms2"] > 0 else float("nan")
     return out
+
+
+def breathing_rate_per_min(freq_hz: FloatArray, psd_ms2_hz: FloatArray) -> float | None:
+    """Breathing-rate estimate, breaths/min: the dominant PSD peak in ``BREATHING_BAND_HZ``.
+
+    Respiratory sinus arrhythmia puts the largest peak of a resting RR spectrum at the
+    breathing frequency (Task Force 1996; Shaffer & Ginsberg 2017, Front Public Health
+    5:258). The HF peak alone is not an estimate: breathing below 9/min (0.15 Hz) moves the
+    peak into LF. ``None`` when the band holds no power.
+    """
+    lo, hi = BREATHING_BAND_HZ
+    band = (freq_hz >= lo - _EPS) & (freq_hz <= hi + _EPS)
+    if not np.any(band) or not np.any(psd_ms2_hz[band] > 0):
+        return None
+    return float(freq_hz[band][int(np.argmax(psd_ms2_hz[band]))] * 60.0)
 
 
 def coherence_ratio(spec: Spectrum, *, lo_hz: float = 0.04, hi_hz: float = 0.26) -> float:

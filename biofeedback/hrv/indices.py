@@ -17,7 +17,8 @@ short-term resting norms of Nunan, Sandercock & Brodie 2010 (Pacing Clin Electro
 SDNN 50 ± 16 ms, and derive the others from them (first-order error propagation):
 MeanHR = 60000/926 = 64.8 ± 6.3 bpm; SD1 = RMSSD/√2 → SD1% = 3.21 ± 1.15 %;
 SD2 = √(2·SDNN² − SD1²) = 64.2 ± 21 ms → SD2% = 6.93 ± 2.3 %; Stress Index 9.7 ± 2.6
-(midpoint and quarter-width of Baevsky's normal range on the √ scale). These are therefore
+(midpoint and half-width of Baevsky's normal range 7.1-12.2 on the √ scale, i.e. that range
+is read as mean ± 1 SD, like the Nunan norms). These are therefore
 *Kubios-style*, not Kubios-identical values (see the report's comparison table).
 """
 
@@ -39,7 +40,10 @@ NORMS: dict[str, tuple[float, float]] = {
 
 
 def stress_index(nn_ms: FloatArray) -> float:
-    """Kubios Stress Index = √(Baevsky SI) (dimensionless), on a detrended NN series."""
+    """Kubios Stress Index = √(Baevsky SI) (dimensionless), on a detrended NN series.
+
+    NaN when the NN range is zero (SI is undefined: it divides by the range).
+    """
     nn = np.asarray(nn_ms, dtype=np.float64)
     med = float(np.median(nn))
     x = smoothness_priors_detrend(nn) + med
@@ -51,7 +55,9 @@ def stress_index(nn_ms: FloatArray) -> float:
     counts, _ = np.histogram(x, bins=edges)
     amo = counts.max() / x.size * 100.0
     mxdmn = (x.max() - x.min()) / 1000.0
-    if mxdmn <= 0:
+    # SI divides by the NN range: a range below 1 ns (float noise of the detrending of a
+    # constant series; strap resolution is 1/1024 s) is zero, and SI is undefined.
+    if mxdmn <= 1e-9:
         return float("nan")
     return float(np.sqrt(amo / (2.0 * (med / 1000.0) * mxdmn)))
 

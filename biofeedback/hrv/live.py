@@ -14,7 +14,7 @@ not added to the windows and breaks the successive-difference chain.
 Each window value carries its window length and a ``warming_up`` flag, true until the window
 has been covered by accepted beats for its whole length since the last reset/segment start.
 
-Spectral metrics (LF/HF, HF peak → breathing rate, coherence) are computed by the pure
+Spectral metrics (LF/HF, HF peak, breathing rate, coherence) are computed by the pure
 function :func:`live_spectral` on a :meth:`LiveHrv.spectral_input` snapshot, so they can run
 off the event loop: ``await hrv.spectral_async()`` uses ``loop.run_in_executor``.
 """
@@ -88,7 +88,9 @@ class LiveSpectral:
     """Periodic spectral metrics on the last ``window_s`` seconds.
 
     ``coherence`` is the HeartMath-style ratio (see
-    :func:`biofeedback.hrv.frequency.coherence_ratio`); ``breaths_per_min`` = HF peak × 60.
+    :func:`biofeedback.hrv.frequency.coherence_ratio`); ``breaths_per_min`` is the dominant
+    peak in 0.07-0.5 Hz × 60 (:func:`biofeedback.hrv.frequency.breathing_rate_per_min`), not
+    the HF peak, which cannot follow breathing slower than 9/min.
     All values are ``None`` while fewer than 120 s of data exist (LF needs ≥ 2 min,
     Task Force 1996); ``warming_up`` stays true until the whole window is covered.
     """
@@ -272,18 +274,24 @@ class LiveHrv:
 
 
 def live_spectral(inp: SpectralInput, *, min_s: float = 120.0) -> LiveSpectral:
-    """LF, HF, LF/HF, HF peak (breathing rate) and coherence of a live window.
+    """LF, HF, LF/HF, HF peak, breathing rate and coherence of a live window.
 
     Same Welch pipeline as the offline analysis (4 Hz cubic, Hann, mean removed); the
     window is one Welch segment. Pure function, safe to run in a thread or process.
     """
-    from biofeedback.hrv.frequency import band_metrics, coherence_ratio, welch_spectrum
+    from biofeedback.hrv.frequency import (
+        band_metrics,
+        breathing_rate_per_min,
+        coherence_ratio,
+        welch_spectrum,
+    )
 
     warming = inp.covered_s < inp.window_s - 1e-6
     none = LiveSpectral(inp.window_s, warming, inp.covered_s, None, None, None, None, None, None)
     if inp.t_s.size < 8 or inp.covered_s < min_s:
         return none
-    # gaps (artefacts removed) longer than 3 s split the window into runs
+    # a beat whose start is > 0.5 s after the previous accepted beat (artefacts removed, or
+    # a gap) starts a new run: never interpolate across missing beats
     cut = np.flatnonzero(np.diff(inp.t_s) - inp.rr_ms[1:] / 1000.0 > 0.5) + 1
     runs = [
         (t, r)
@@ -307,6 +315,6 @@ def live_spectral(inp: SpectralInput, *, min_s: float = 120.0) -> LiveSpectral:
         fin(bm["HF_ms2"]),
         fin(bm["LFHF"]),
         hf_peak,
-        hf_peak * 60.0 if hf_peak is not None else None,
+        breathing_rate_per_min(spec.freq_hz, spec.psd_ms2_hz),
         fin(coherence_ratio(spec)),
     )

@@ -21,7 +21,8 @@ value, unit, ci_low, ci_high, within_noise``. Rows with ``scope`` ``session`` (w
 recording) or a phase name hold that span's metrics (``kind`` is the phase kind; ``value``
 empty when the metric is not computable or withheld, i.e. ``reliable`` false). Rows with
 ``kind`` ``difference`` hold `biofeedback.compare` contrasts: ``scope`` is the contrast
-(``practice-baseline``, ``recovery-baseline``), ``value`` the estimated difference and
+(``practice-baseline``, ``recovery-baseline``), ``value`` the estimated difference (in
+``unit``, the metric's unit; empty for ``lnRMSSD``, whose difference is a log ratio) and
 ``ci_low``/``ci_high`` its bootstrap 95 % interval.
 """
 
@@ -129,8 +130,9 @@ def metrics_csv(reports: Sequence[SessionReport]) -> str:
                      str(res.reliable).lower(), key, _num(res.metrics.get(key)), unit, "", "", ""]
                 )  # fmt: skip
         for d in rep.comparison.differences:
+            unit = METRIC_INFO[d.metric][1] if d.metric in METRIC_INFO else ""
             w.writerow(
-                [sid, d.contrast, "difference", "", "", "", "", d.metric, _num(d.estimate), "",
+                [sid, d.contrast, "difference", "", "", "", "", d.metric, _num(d.estimate), unit,
                  _num(d.ci_low), _num(d.ci_high), str(d.within_noise).lower()]
             )  # fmt: skip
     return buf.getvalue()

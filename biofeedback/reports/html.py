@@ -256,8 +256,9 @@ def _figures(rep: SessionReport, fig: _Figures) -> str:
         for p in rep.phases:
             ph[(ov.nn_t_s >= p.start_s) & (ov.nn_t_s < p.end_s)] = p.name
         nn_groups = ph.tolist()
-    sd1 = ov.withheld_metrics.get("SD1_ms")
-    sd2 = ov.withheld_metrics.get("SD2_ms")
+    # ``metrics`` (not ``withheld_metrics``): an unreliable record prints no SD1/SD2.
+    sd1 = ov.metrics.get("SD1_ms")
+    sd2 = ov.metrics.get("SD2_ms")
     out.append(
         fig(
             rf.poincare_figure(

@@ -50,6 +50,7 @@ def _iso(ts: float | None) -> str | None:
 
 
 def _session(rep: SessionReport) -> dict[str, Any]:
+    from biofeedback.compare import difference_to_json
     from biofeedback.hrv import METRIC_KEYS
 
     info = rep.info
@@ -101,16 +102,7 @@ def _session(rep: SessionReport) -> dict[str, Any]:
             for p in rep.phases
         ],
         "differences": [
-            {
-                "metric": d.metric,
-                "contrast": d.contrast,
-                "baseline": d.a_value,
-                "other": d.b_value,
-                "estimate": d.estimate,
-                "ci95": None if d.ci_low is None or d.ci_high is None else [d.ci_low, d.ci_high],
-                "within_noise": d.within_noise,
-            }
-            for d in rep.comparison.differences
+            difference_to_json(d, with_windows=False) for d in rep.comparison.differences
         ],
         "verdict": list(rep.comparison.verdict),
         "markers": [

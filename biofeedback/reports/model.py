@@ -59,7 +59,7 @@ METRIC_INFO: dict[str, tuple[str, str, str, str]] = {
     "SDHR_bpm": ("SD HR", "bpm", "spread of instantaneous heart rate", "Kubios HRV guide 2020"),
     "HTI": ("HRV triangular index", "", "geometric overall variability", "Task Force 1996"),
     "TINN_ms": ("TINN", "ms", "width of the NN histogram", "Task Force 1996"),
-    "VLF_ms2": ("VLF power", "ms²", "0.0033-0.04 Hz power", "Task Force 1996"),
+    "VLF_ms2": ("VLF power", "ms²", "0-0.04 Hz power", "Task Force 1996"),
     "LF_ms2": (
         "LF power",
         "ms²",
@@ -87,7 +87,7 @@ METRIC_INFO: dict[str, tuple[str, str, str, str]] = {
     "SD2_ms": ("SD2", "ms", "Poincaré long axis", "Brennan et al. 2001"),
     "SampEn": ("Sample entropy", "", "irregularity", "Richman & Moorman 2000"),
     "DFA_alpha1": ("DFA α1", "", "short-term fractal scaling (4-16 beats)", "Peng et al. 1995"),
-    "DFA_alpha2": ("DFA α2", "", "long-term fractal scaling (16-64 beats)", "Peng et al. 1995"),
+    "DFA_alpha2": ("DFA α2", "", "long-term fractal scaling (17-64 beats)", "Peng et al. 1995"),
     "StressIndex": (
         "Stress index",
         "",
@@ -166,6 +166,7 @@ class AnalysisSettings:
     def describe(self) -> dict[str, str]:
         """Human-readable settings, for the methods section and the JSON export."""
         from biofeedback.hrv.analysis import ARTIFACT_RATE_LIMIT, IRREGULAR_RATE_LIMIT
+        from biofeedback.hrv.frequency import BANDS_HZ
 
         spec = (
             "Welch periodogram of the NN series interpolated at 4 Hz (cubic spline), 300-s "
@@ -186,7 +187,7 @@ class AnalysisSettings:
             if self.detrend == "smoothness-priors"
             else "none",
             "spectrum": spec,
-            "bands": "VLF 0.0033-0.04 Hz, LF 0.04-0.15 Hz, HF 0.15-0.4 Hz",
+            "bands": ", ".join(f"{k} {lo:g}-{hi:g} Hz" for k, (lo, hi) in BANDS_HZ.items()),
             "rolling_rmssd": f"{self.rolling_window_s:.0f}-s trailing window, pairs within one "
             "segment and without artefacts",
             "segments": "successive differences, spectra and nonlinear measures never span a "
