@@ -1,10 +1,13 @@
 """Live HRV: O(1) per-beat running metrics and periodic spectral metrics.
 
 :class:`LiveHrv` keeps, for each window (default 60 s and 300 s), running sums over a
-time-based deque of accepted beats: Σ(RR−c), Σ(RR−c)² (c = 850 ms offset keeps the sum of
-squares well conditioned) and Σ(ΔRR)² over successive pairs that are both accepted and in the
-same segment. Each push is O(1) amortised (each beat enters and leaves each window once);
-the sums are recomputed from scratch every ``RESUM_EVERY`` beats to stop float drift.
+time-based deque of accepted beats: Σ(RR−K), Σ(RR−K)² and Σ(ΔRR)² over successive pairs
+that are both accepted and in the same segment. Each push is O(1) amortised (each beat
+enters and leaves each window once); the sums are recomputed from scratch every
+``RESUM_EVERY`` beats to stop float drift. The shift K is the first RR of a window that was
+empty and moves to the window mean at every recomputation, so Σ(RR−K)² avoids the
+cancellation a fixed offset gives when RR sits far from it (a constant 2000 ms rhythm read
+as SDNN 1e-5 ms with a fixed K of 850 ms).
 Measured cost: see ``benchmarks/bench_hrv.py`` (target ≤ 50 µs per beat).
 
 Artefacts: a beat passed with ``artifact=True`` — or failing the built-in O(1) gate (outside
@@ -32,7 +35,6 @@ import numpy as np
 
 from biofeedback.hrv._types import FloatArray
 
-_C = 850.0
 RESUM_EVERY = 2000
 GATE_REL = 0.20
 GATE_MEDIAN_N = 11
@@ -107,21 +109,25 @@ class LiveSpectral:
 
 
 class _Window:
-    __slots__ = ("n_diff", "q", "s1", "s2", "sd", "span_start", "window_s")
+    __slots__ = ("k", "n_diff", "q", "s1", "s2", "sd", "span_start", "window_s")
 
     def __init__(self, window_s: float) -> None:
         self.window_s = window_s
-        # entries: (t_s, rr - C, diff_sq or -1.0 when the beat has no valid predecessor)
+        # entries: (t_s, rr_ms, diff_sq or -1.0 when the beat has no valid predecessor)
         self.q: deque[tuple[float, float, float]] = deque()
+        self.k = 0.0  # shift of s1/s2 (ms)
         self.s1 = 0.0
         self.s2 = 0.0
         self.sd = 0.0
         self.n_diff = 0
         self.span_start: float | None = None
 
-    def push(self, t: float, x: float, dsq: float) -> None:
+    def push(self, t: float, rr: float, dsq: float) -> None:
         q = self.q
-        q.append((t, x, dsq))
+        if not q:
+            self.k, self.s1, self.s2 = rr, 0.0, 0.0
+        q.append((t, rr, dsq))
+        x = rr - self.k
         self.s1 += x
         self.s2 += x * x
         if dsq >= 0.0:
@@ -129,7 +135,8 @@ class _Window:
             self.n_diff += 1
         lim = t - self.window_s
         while q and q[0][0] <= lim:
-            _, ox, od = q.popleft()
+            _, orr, od = q.popleft()
+            ox = orr - self.k
             self.s1 -= ox
             self.s2 -= ox * ox
             if od >= 0.0:
@@ -137,8 +144,10 @@ class _Window:
                 self.n_diff -= 1
 
     def resum(self) -> None:
-        self.s1 = math.fsum(e[1] for e in self.q)
-        self.s2 = math.fsum(e[1] * e[1] for e in self.q)
+        if self.q:
+            self.k = math.fsum(e[1] for e in self.q) / len(self.q)
+        self.s1 = math.fsum(e[1] - self.k for e in self.q)
+        self.s2 = math.fsum((e[1] - self.k) ** 2 for e in self.q)
         ds = [e[2] for e in self.q if e[2] >= 0.0]
         self.sd = math.fsum(ds)
         self.n_diff = len(ds)
@@ -149,7 +158,7 @@ class _Window:
         if n == 0:
             return LiveWindowStats(self.window_s, True, 0, None, None, None, None)
         mean_x = self.s1 / n
-        mean_rr = mean_x + _C
+        mean_rr = mean_x + self.k
         sdnn = None
         if n > 1:
             var = (self.s2 - n * mean_x * mean_x) / (n - 1)
@@ -225,11 +234,10 @@ class LiveHrv:
             start = beat_t_s - rr_ms / 1000.0
             prev = self._prev_rr
             dsq = (rr_ms - prev) * (rr_ms - prev) if prev is not None else -1.0
-            x = rr_ms - _C
             for w in self._wins:
                 if w.span_start is None:
                     w.span_start = start
-                w.push(beat_t_s, x, dsq)
+                w.push(beat_t_s, rr_ms, dsq)
             self._prev_rr = rr_ms
             fifo = self._recent_fifo
             fifo.append(rr_ms)
