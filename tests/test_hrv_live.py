@@ -171,3 +171,16 @@ def test_breathing_rate_follows_slow_paced_breathing_below_the_hf_band() -> None
     spec = live_spectral(live.spectral_input())
     assert spec.breaths_per_min == pytest.approx(6.0, abs=0.5)
     assert spec.hf_peak_hz is not None and spec.hf_peak_hz >= 0.15  # HF peak stays in its band
+
+
+def test_constant_rhythm_far_from_850_ms_has_zero_sdnn() -> None:
+    # source: SDNN of identical intervals is 0 by definition (hypothesis found 1e-5 ms here
+    # with sums shifted by a fixed 850 ms)
+    live = LiveHrv(windows_s=(60.0, 300.0), gate=False)
+    t = 0.0
+    for _ in range(400):
+        t += 2.0
+        snap = live.push(t, 2000.0)
+    for ws in snap.windows:
+        assert ws.sdnn_ms == 0.0
+        assert ws.mean_rr_ms == 2000.0
