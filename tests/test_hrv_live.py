@@ -173,14 +173,15 @@ def test_breathing_rate_follows_slow_paced_breathing_below_the_hf_band() -> None
     assert spec.hf_peak_hz is not None and spec.hf_peak_hz >= 0.15  # HF peak stays in its band
 
 
-def test_constant_rhythm_far_from_850_ms_has_zero_sdnn() -> None:
-    # source: SDNN of identical intervals is 0 by definition (hypothesis found 1e-5 ms here
-    # with sums shifted by a fixed 850 ms)
+@pytest.mark.parametrize("rr_ms", [1999.7, 333.3, 1234.567])
+def test_constant_rhythm_far_from_850_ms_has_zero_sdnn(rr_ms: float) -> None:
+    # source: SDNN of identical intervals is 0 by definition (sums shifted by a fixed 850 ms
+    # gave 1e-5 ms for these values: cancellation in Σx² − n·mean²)
     live = LiveHrv(windows_s=(60.0, 300.0), gate=False)
     t = 0.0
     for _ in range(400):
-        t += 2.0
-        snap = live.push(t, 2000.0)
+        t += rr_ms / 1000.0
+        snap = live.push(t, rr_ms)
     for ws in snap.windows:
         assert ws.sdnn_ms == 0.0
-        assert ws.mean_rr_ms == 2000.0
+        assert ws.mean_rr_ms == pytest.approx(rr_ms, rel=1e-12)
