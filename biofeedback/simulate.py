@@ -45,7 +45,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 from numpy.typing import NDArray
@@ -225,6 +225,18 @@ def _lag(target: FloatArray, tau: FloatArray, fs_hz: float) -> FloatArray:
         y += float(alpha[i]) * (float(target[i]) - y)
         out[i] = y
     return out
+
+
+#: The self-compassion break as the bundled recording simulates it: 3 min baseline at
+#: 14 breaths/min, three 2-min practice steps with slower breathing and larger RSA, 3 min
+#: recovery (targets: mean HR bpm, RSA amplitude ms, breaths/min).
+SELF_COMPASSION_BREAK: tuple[Phase, ...] = (
+    Phase("baseline", "baseline", 180.0, 72.0, 20.0, 14.0),
+    Phase("mindfulness", "practice", 120.0, 68.0, 60.0, 8.0),
+    Phase("common-humanity", "practice", 120.0, 66.0, 80.0, 7.0),
+    Phase("self-kindness", "practice", 120.0, 65.0, 90.0, 6.5),
+    Phase("recovery", "recovery", 180.0, 69.0, 30.0, 12.0),
+)
 
 
 def simulate_rr(
@@ -693,15 +705,7 @@ GarbageKind = Literal[
     "odd_rr",
     "trailing_without_rr_flag",
 ]
-GARBAGE_KINDS: tuple[GarbageKind, ...] = (
-    "empty",
-    "flags_only",
-    "truncated_hr16",
-    "truncated_energy",
-    "rr_flag_no_bytes",
-    "odd_rr",
-    "trailing_without_rr_flag",
-)
+GARBAGE_KINDS: tuple[GarbageKind, ...] = get_args(GarbageKind)
 
 
 @dataclass(frozen=True, slots=True)

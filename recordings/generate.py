@@ -37,21 +37,15 @@ PACKAGE_DATA = ROOT / "biofeedback" / "data"
 def self_compassion_break() -> SimulatedCapture:
     """12 min: 3 min baseline, three 2-min practice steps, 3 min recovery; realistic quirks."""
     from biofeedback.simulate import (
+        SELF_COMPASSION_BREAK,
         ContactLoss,
         Dropout,
         GarbagePacket,
-        Phase,
         StrapConfig,
         simulate_capture,
     )
 
-    phases = [
-        Phase("baseline", "baseline", 180.0, 72.0, 20.0, 14.0),
-        Phase("mindfulness", "practice", 120.0, 68.0, 60.0, 8.0),
-        Phase("common-humanity", "practice", 120.0, 66.0, 80.0, 7.0),
-        Phase("self-kindness", "practice", 120.0, 65.0, 90.0, 6.5),
-        Phase("recovery", "recovery", 180.0, 69.0, 30.0, 12.0),
-    ]
+    phases = list(SELF_COMPASSION_BREAK)
     strap = StrapConfig(
         contact_losses=(ContactLoss(262.0, 5.0, hr="frozen"),),
         dropouts=(Dropout(455.0, 7.0, reason="link loss"),),

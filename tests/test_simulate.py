@@ -11,6 +11,7 @@ import pytest
 
 from biofeedback.simulate import (
     GARBAGE_KINDS,
+    SELF_COMPASSION_BREAK,
     ArtefactKind,
     ContactLoss,
     Dropout,
@@ -26,13 +27,7 @@ from biofeedback.simulate import (
 )
 from devices.heart_rate import MalformedPacketError, parse_measurement
 
-SESSION = [
-    Phase("baseline", "baseline", 180.0, 72.0, 20.0, 14.0),
-    Phase("mindfulness", "practice", 120.0, 68.0, 60.0, 8.0),
-    Phase("common-humanity", "practice", 120.0, 66.0, 80.0, 7.0),
-    Phase("self-kindness", "practice", 120.0, 65.0, 90.0, 6.5),
-    Phase("recovery", "recovery", 180.0, 69.0, 30.0, 12.0),
-]
+SESSION = list(SELF_COMPASSION_BREAK)
 
 
 def _rmssd(rr_ms: np.ndarray) -> float:
