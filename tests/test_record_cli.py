@@ -178,3 +178,22 @@ def test_record_device_without_bluetooth_is_one_line_exit_2(tmp_path: Path) -> N
     err = r.stderr.strip().splitlines()
     assert len(err) == 1 and "D-Bus" in err[0]
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="BlueZ/D-Bus path is Linux-only")
+def test_guided_record_without_bluetooth_leaves_no_empty_session(tmp_path: Path) -> None:
+    import os
+
+    from biofeedback.store import SessionReader
+
+    db = tmp_path / "s.db"
+    env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path}/no-bus"}
+    r = subprocess.run(
+        [sys.executable, "-m", "biofeedback", "record", "--device", "Polar H10", "--quiet",
+         "--protocol", "free", "--db", str(db)],
+        capture_output=True, text=True, cwd=REPO, env=env, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    with SessionReader(db) as reader:
+        assert reader.list_sessions() == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import logging
 import math
 import sys
 from pathlib import Path
@@ -17,11 +18,15 @@ from devices.capture import CaptureError, CaptureEvent, CaptureHeader, CaptureOr
 from devices.clock import Clock
 from devices.records import HrFrame, LinkEvent, LinkState, RejectedPacket, StreamItem
 from devices.stream import HeartRateSource, StreamSummary
+from devices.supervisor import LinkUnavailableError
 
 if TYPE_CHECKING:
     from biofeedback.protocols import Protocol
     from biofeedback.session import LiveUpdate, RecordingResult, SessionRecorder
     from biofeedback.store import Store
+
+
+log = logging.getLogger(__name__)
 
 
 def open_source(
@@ -307,6 +312,16 @@ async def record_session(
     )
     try:
         result = await recorder.run()
+    except LinkUnavailableError:
+        # Bluetooth never came up: nothing was recorded, so leave no empty session behind.
+        if source.summary().frames == 0:
+            from biofeedback.store import StoreError
+
+            try:
+                store.delete(writer.session_id)
+            except StoreError as exc:
+                log.warning("could not remove the empty session %d: %s", writer.session_id, exc)
+        raise
     finally:
         if listening:
             loop.remove_reader(sys.stdin.fileno())
