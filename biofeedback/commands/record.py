@@ -106,23 +106,16 @@ async def stream_to_terminal(
 ) -> StreamSummary:
     """Print every frame and link event; optionally tee the raw traffic to a capture."""
     assembler = BeatAssembler()
-    writer: CaptureWriter | None = None
+    tee = (
+        CaptureTee(capture_path, source, origin or CaptureOrigin("strap"))
+        if capture_path is not None
+        else None
+    )
     try:
         async for item in source.stream():
             beats = assembler.feed(item)
-            ev = _capture_event(item) if capture_path is not None else None
-            if ev is not None and capture_path is not None:
-                # Open at the first event worth keeping (a strap's ``connected``), not at
-                # the first item (``scanning``): only then does the source know the strap's
-                # model, firmware, body location and battery for the header.
-                if writer is None:
-                    header = CaptureHeader(
-                        device=source.info,
-                        started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                        origin=origin or CaptureOrigin("strap"),
-                    )
-                    writer = CaptureWriter(capture_path, header)
-                writer.write(ev)
+            if tee is not None:
+                tee(item)
             if quiet:
                 continue
             if isinstance(item, HrFrame):
@@ -136,15 +129,21 @@ async def stream_to_terminal(
                     f"t={item.t_s:8.2f}s  link {item.state.value} {item.detail}".rstrip(), file=out
                 )
     finally:
-        if writer is not None:
-            writer.close()
+        if tee is not None:
+            tee.close()
     summary = source.summary()
     print(format_summary(summary, assembler), file=out)
     return summary
 
 
 class CaptureTee:
-    """Write every stream item of a guided session to a capture, like `stream_to_terminal`."""
+    """Tee the raw traffic of a stream to a capture file (terminal streaming and guided
+    sessions alike).
+
+    The file is opened at the first event worth keeping (a strap's ``connected``), not at the
+    first item (``scanning``): only then does the source know the strap's model, firmware,
+    body location and battery for the header.
+    """
 
     def __init__(self, path: Path, source: HeartRateSource, origin: CaptureOrigin) -> None:
         self.path = path
@@ -156,7 +155,7 @@ class CaptureTee:
         ev = _capture_event(item)
         if ev is None:
             return
-        if self.writer is None:  # at the first kept event: see `stream_to_terminal`
+        if self.writer is None:
             header = CaptureHeader(
                 device=self.source.info,
                 started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
