@@ -6,7 +6,6 @@ import argparse
 import datetime as dt
 import json
 import math
-from pathlib import Path
 
 from biofeedback.compare import (
     PHASE_KEYS,
@@ -82,9 +81,10 @@ def format_comparison(mc: MultiComparison) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from biofeedback.store import SessionReader, default_db_path
+    from biofeedback.commands._db import db_path
+    from biofeedback.store import SessionReader
 
-    path = Path(args.db) if args.db else default_db_path()
+    path = db_path(args)
     with SessionReader(path) as reader:
         mc = compare_sessions(reader, args.sessions)
     if args.json:

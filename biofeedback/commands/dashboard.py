@@ -106,12 +106,10 @@ def bundled_recordings() -> dict[str, Path]:
 
 
 def run(args: argparse.Namespace, out: TextIO = sys.stderr) -> int:
-    from biofeedback.store import default_db_path
+    from biofeedback.commands._db import db_path
 
-    if args.db:
-        db = Path(args.db)
-    else:
-        db = default_db_path()
+    db = db_path(args)
+    if not args.db:
         db.parent.mkdir(parents=True, exist_ok=True)
     if not (0 <= args.port <= 65535):
         raise UserError(f"--port: expected 0..65535, got {args.port}")

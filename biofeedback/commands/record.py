@@ -333,8 +333,9 @@ async def record_session(
 
 
 def _run_guided(args: argparse.Namespace, capture_path: Path | None, store_it: bool) -> int:
+    from biofeedback.commands._db import db_path
     from biofeedback.protocols import load_protocol
-    from biofeedback.store import Store, default_db_path
+    from biofeedback.store import Store
     from devices.clock import SystemClock
     from devices.replay import clock_for_speed
 
@@ -344,7 +345,7 @@ def _run_guided(args: argparse.Namespace, capture_path: Path | None, store_it: b
     if args.replay:
         _check_speed(args.speed)
     clock: Clock = clock_for_speed(args.speed) if args.replay else SystemClock()
-    db = (Path(args.db) if args.db else default_db_path()) if store_it else None
+    db = db_path(args) if store_it else None
     if db is not None and not args.db:
         db.parent.mkdir(parents=True, exist_ok=True)
     source, origin = open_source(args, clock)
