@@ -72,6 +72,11 @@ class BeatAssembler:
             self.dropped_no_contact += len(m.rr_1024)
             self.gap()
             return []
+        if frame.rr_rejected is not None:
+            # The frame's beats were in a malformed RR part: they are missing, so the next
+            # interval is not the successor of the last one.
+            self.gap()
+            return []
         if not m.rr_1024:
             return []
         total_s = sum(m.rr_1024) / TICKS_PER_S

@@ -33,7 +33,7 @@ bioRxiv 2024.02.13.580071; pylsl documentation (github.com/labstreaminglayer/pyl
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -186,6 +186,12 @@ class LslTappedSource:
 
     def summary(self) -> StreamSummary:
         return self.inner.summary()
+
+    @property
+    def stop(self) -> Callable[[], None] | None:
+        """The wrapped source's clean stop (Ctrl-C), or ``None`` if it has none."""
+        stop = getattr(self.inner, "stop", None)
+        return stop if callable(stop) else None
 
     async def stream(self) -> AsyncIterator[StreamItem]:
         try:

@@ -119,6 +119,18 @@ async def scan_straps(
     return sorted(found.values(), key=lambda r: -(r.rssi_dbm if r.rssi_dbm is not None else -999))
 
 
+#: bleak's ``BleakBluetoothNotAvailableReason`` names → what the user should do.
+_NOT_AVAILABLE: dict[str, str] = {
+    "NO_BLUETOOTH": "no Bluetooth adapter found (is one plugged in and not blocked by rfkill?)",
+    "NO_BLE_CENTRAL_ROLE": "the Bluetooth adapter cannot act as a BLE central (classic-only?)",
+    "POWERED_OFF": "the Bluetooth adapter is powered off: turn Bluetooth on "
+    "(e.g. `bluetoothctl power on`)",
+    "DENIED_BY_USER": "permission to use Bluetooth was denied: {msg}",
+    "DENIED_BY_SYSTEM": "permission to use Bluetooth was denied: {msg}",
+    "DENIED_BY_UNKNOWN": "permission to use Bluetooth was denied: {msg}",
+}
+
+
 def bluetooth_unavailable_reason(exc: BaseException) -> str | None:
     """One line explaining why Bluetooth cannot be used at all, or ``None`` if ``exc`` is
     an ordinary (retryable) link error.
@@ -132,8 +144,10 @@ def bluetooth_unavailable_reason(exc: BaseException) -> str | None:
     except ImportError:  # bleak missing or its platform backend cannot load
         return f"Bluetooth support is not available: {exc}"
     if isinstance(exc, BleakBluetoothNotAvailableError):
-        msg = exc.args[0] if exc.args else "unknown reason"  # str(exc) is the args tuple
-        return f"Bluetooth is not available: {msg} ({exc.reason.name.lower().replace('_', ' ')})"
+        msg = str(exc.args[0]) if exc.args else "unknown reason"  # str(exc) is the args tuple
+        return _NOT_AVAILABLE.get(exc.reason.name, "Bluetooth is not available: {msg}").format(
+            msg=msg.rstrip(".")
+        )
     if isinstance(exc, BleakDBusError):
         name = exc.dbus_error
         if name in (

@@ -23,6 +23,7 @@ from devices.records import BODY_SENSOR_LOCATIONS, HeartRateMeasurement
 
 __all__ = [
     "MalformedPacketError",
+    "MalformedRRError",
     "encode_measurement",
     "parse_battery_level",
     "parse_body_sensor_location",
@@ -38,6 +39,18 @@ _RR_PRESENT = 0x10
 
 class MalformedPacketError(ValueError):
     """A notification cannot be decoded; the message says which part is wrong."""
+
+
+class MalformedRRError(MalformedPacketError):
+    """Only the RR part is malformed: flags, heart rate and energy decoded fine.
+
+    ``salvaged`` is the measurement with the heart rate kept and no RR intervals (which of
+    the pairs is wrong cannot be told, so none is trusted).
+    """
+
+    def __init__(self, message: str, salvaged: HeartRateMeasurement) -> None:
+        super().__init__(message)
+        self.salvaged = salvaged
 
 
 def parse_measurement(data: bytes | bytearray | memoryview) -> HeartRateMeasurement:
@@ -56,8 +69,11 @@ def parse_measurement(data: bytes | bytearray | memoryview) -> HeartRateMeasurem
     Raises
     ------
     MalformedPacketError
-        Empty packet, heart rate or energy field truncated, RR flag set with no RR bytes, or
-        an odd number of RR bytes (a half interval).
+        Empty packet, heart rate or energy field truncated, or bytes after the heart rate
+        with no RR flag.
+    MalformedRRError
+        RR flag set with no RR bytes, or an odd number of RR bytes (a half interval); the
+        error carries the heart rate (``salvaged``).
     """
     buf = bytes(data)
     if not buf:
@@ -97,13 +113,15 @@ def parse_measurement(data: bytes | bytearray | memoryview) -> HeartRateMeasurem
     rest = buf[pos:]
     rr: tuple[int, ...] = ()
     if flags & _RR_PRESENT:
+        salvaged = HeartRateMeasurement(hr_bpm=hr, rr_1024=(), contact=contact, energy_kj=energy)
         if not rest:
-            raise MalformedPacketError(
-                f"RR flag set in 0x{flags:02x} but no RR bytes follow the heart rate"
+            raise MalformedRRError(
+                f"RR flag set in 0x{flags:02x} but no RR bytes follow the heart rate", salvaged
             )
         if len(rest) % 2:
-            raise MalformedPacketError(
-                f"odd RR payload: {len(rest)} bytes after the heart rate, expected pairs"
+            raise MalformedRRError(
+                f"odd RR payload: {len(rest)} bytes after the heart rate, expected pairs",
+                salvaged,
             )
         rr = tuple(int.from_bytes(rest[i : i + 2], "little") for i in range(0, len(rest), 2))
     elif rest:

@@ -79,11 +79,16 @@ class HeartRateMeasurement:
 
 @dataclass(frozen=True, slots=True)
 class HrFrame:
-    """A decoded notification with its arrival time on the stream clock."""
+    """A decoded notification with its arrival time on the stream clock.
+
+    ``rr_rejected`` is the decoder's reason when the RR part was malformed and dropped (the
+    heart rate is still good); beats are missing there, so consumers break the beat segment.
+    """
 
     t_s: float
     measurement: HeartRateMeasurement
     raw: bytes
+    rr_rejected: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -174,13 +174,14 @@ class Device(ServiceInterface):
         self.services_resolved = False
         self.chars: list[GattChar] = []
         self.connect_calls = 0
+        self.connect_delay_s = 0.005
 
     @method()
     async def Connect(self) -> None:
         self.connect_calls += 1
         if self.connected:
             return
-        await asyncio.sleep(0.005)  # link-layer setup
+        await asyncio.sleep(self.connect_delay_s)  # link-layer setup
         self.connected = True
         self.emit_properties_changed({"Connected": True})
         await asyncio.sleep(0.005)  # GATT discovery

@@ -171,3 +171,57 @@ async def test_scan_cli_lists_the_strap(bluez: FakeBluez, dbus_daemon: DbusDaemo
     assert proc.returncode == 0, err.decode()
     strap = bluez.strap
     assert json.loads(out) == [{"name": strap.name, "address": strap.address, "rssi_dbm": -58}]
+
+
+async def _record_then_sigint(
+    dbus_daemon: DbusDaemon, after_s: float, *args: str
+) -> tuple[int | None, str, str]:
+    import signal
+
+    env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": dbus_daemon.address, "PYTHONPATH": str(REPO)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "biofeedback", "record", "--device", "Polar H10", *args,
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    async with asyncio.timeout(30):
+        # wait until the CLI is connecting (or streaming), then press Ctrl-C
+        while b"link connecting" not in await proc.stdout.readline():
+            pass
+        await asyncio.sleep(after_s)
+        proc.send_signal(signal.SIGINT)
+        rest, err = await proc.communicate()
+    return proc.returncode, rest.decode(), err.decode()
+
+
+async def test_ctrl_c_during_connect_prints_the_summary_and_no_traceback(
+    bluez: FakeBluez, dbus_daemon: DbusDaemon
+) -> None:
+    assert bluez.device is not None
+    bluez.device.connect_delay_s = 30.0  # the Connect call is still pending at Ctrl-C
+    rc, out, err = await _record_then_sigint(dbus_daemon, 0.5)
+    assert rc == 0, err
+    assert out.splitlines()[-1].startswith("summary: 0 frames")
+    assert "Traceback" not in err and "never retrieved" not in err
+
+
+async def test_ctrl_c_while_streaming_prints_the_summary(
+    bluez: FakeBluez, dbus_daemon: DbusDaemon, tmp_path: Path
+) -> None:
+    async def feed() -> None:
+        while True:
+            await asyncio.sleep(0.05)
+            bluez.strap.send_next()
+
+    task = asyncio.get_running_loop().create_task(feed())
+    try:
+        rc, out, err = await _record_then_sigint(
+            dbus_daemon, 1.5, "--capture", str(tmp_path / "c.jsonl")
+        )
+    finally:
+        task.cancel()
+    assert rc == 0, err
+    last = out.splitlines()[-1]
+    assert last.startswith("summary: ") and not last.startswith("summary: 0 frames")
+    assert "Traceback" not in err
+    assert (tmp_path / "c.jsonl").stat().st_size > 0

@@ -112,7 +112,8 @@ def test_unknown_event_kinds_are_skipped(tmp_path: Path) -> None:
 
 def test_replay_yields_frames_rejects_and_gaps(tmp_path: Path) -> None:
     events = [CaptureEvent(0.0, "connect"), *_steady(3)]
-    events.append(CaptureEvent(3.2, "notify", char="2a37", data=bytes.fromhex("16482c")))
+    # truncated uint16 HR: nothing to salvage (a half RR interval would keep its HR)
+    events.append(CaptureEvent(3.2, "notify", char="2a37", data=bytes.fromhex("0148")))
     events.append(CaptureEvent(3.5, "disconnect", detail="link loss"))
     events.append(CaptureEvent(6.0, "connect"))
     events += _steady(2, t0=6.0)
@@ -190,3 +191,23 @@ def test_contact_loss_without_rr_breaks_the_segment() -> None:
     after = asm.push(HrFrame(5.0, parse_measurement(good), good))
     assert [(b.t_s, b.segment) for b in after] == [(5.0, 1)]
     assert asm.dropped_no_contact == 0  # no RR was carried, so none was dropped
+
+
+def test_malformed_rr_part_keeps_the_hr_counts_it_and_breaks_the_segment() -> None:
+    from devices.stream import FrameDecoder
+
+    dec = FrameDecoder()
+    good = encode_measurement(60, [1024])
+    items = [
+        dec.decode(1.0, good),
+        dec.decode(2.0, bytes.fromhex("16482c")),  # HR 72, half an RR interval
+        dec.decode(3.0, good),
+        dec.decode(4.0, b""),  # nothing to salvage: a rejected packet
+    ]
+    assert isinstance(items[1], HrFrame) and items[1].measurement.hr_bpm == 72
+    assert items[1].rr_rejected is not None and "odd RR payload" in items[1].rr_rejected
+    assert isinstance(items[3], RejectedPacket)
+    s = dec.summary()
+    assert (s.frames, s.beats, s.rejected, s.rr_rejected) == (3, 2, 1, 1)
+    # the beat(s) in the malformed part are missing: the next interval opens a new segment
+    assert [(b.t_s, b.segment) for b in beats_from_items(items)] == [(1.0, 0), (3.0, 1)]

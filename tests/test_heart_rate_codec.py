@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from devices.heart_rate import (
     MalformedPacketError,
+    MalformedRRError,
     encode_measurement,
     parse_battery_level,
     parse_body_sensor_location,
@@ -89,6 +90,29 @@ def test_every_flag_combination(flags: int, n_rr: int) -> None:
 def test_malformed_packets_raise_one_documented_error(hexstr: str, message: str) -> None:
     with pytest.raises(MalformedPacketError, match=message):
         parse_measurement(bytes.fromhex(hexstr))
+
+
+@pytest.mark.parametrize(
+    ("hexstr", "salvaged"),
+    [
+        ("16482c", HeartRateMeasurement(72, (), True, None)),  # half an RR interval
+        ("1648", HeartRateMeasurement(72, (), True, None)),  # RR flag, no RR bytes
+        ("19e8032c0100", HeartRateMeasurement(1000, (), None, 300)),  # uint16 HR + energy
+    ],
+)
+def test_a_malformed_rr_part_keeps_the_heart_rate(
+    hexstr: str, salvaged: HeartRateMeasurement
+) -> None:
+    with pytest.raises(MalformedRRError) as info:
+        parse_measurement(bytes.fromhex(hexstr))
+    assert info.value.salvaged == salvaged
+
+
+@pytest.mark.parametrize("hexstr", ["", "0148", "0848", "064a2c03"])
+def test_faults_before_the_rr_part_salvage_nothing(hexstr: str) -> None:
+    with pytest.raises(MalformedPacketError) as info:
+        parse_measurement(bytes.fromhex(hexstr))
+    assert not isinstance(info.value, MalformedRRError)
 
 
 @given(st.binary(max_size=40))

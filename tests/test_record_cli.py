@@ -27,6 +27,7 @@ def _small_capture(path: Path) -> Path:
         for i in range(5):
             w.write(CaptureEvent(i + 1.0, "notify", "2a37", encode_measurement(60, [1024])))
         w.write(CaptureEvent(5.5, "notify", "2a37", b""))
+        w.write(CaptureEvent(5.7, "notify", "2a37", bytes.fromhex("16482c")))  # odd RR
         w.write(CaptureEvent(6.0, "disconnect", detail="link loss"))
         w.write(CaptureEvent(9.0, "connect"))
         w.write(CaptureEvent(10.0, "notify", "2a37", encode_measurement(61, [1000, 1010])))
@@ -42,7 +43,10 @@ def test_replay_prints_frames_and_summary(
     assert sum("HR  60 bpm" in line for line in out) == 5
     assert any("rejected packet" in line and "empty packet" in line for line in out)
     assert any("link disconnected link loss" in line for line in out)
-    assert out[-1].startswith("summary: 6 frames, 7 beats, 1 rejected packets, 1 gaps")
+    # the frame with a malformed RR part keeps its heart rate
+    assert any("HR  72 bpm  RR ms (malformed, dropped)" in line for line in out)
+    assert out[-1].startswith("summary: 7 frames, 7 beats, 1 rejected packets, 1 gaps")
+    assert "1 malformed RR parts" in out[-1]
 
 
 def test_capture_tee_reproduces_the_raw_traffic(tmp_path: Path) -> None:
@@ -197,3 +201,24 @@ def test_guided_record_without_bluetooth_leaves_no_empty_session(tmp_path: Path)
     assert "Traceback" not in r.stderr
     with SessionReader(db) as reader:
         assert reader.list_sessions() == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX")
+def test_ctrl_c_on_a_replay_prints_the_summary(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    cap = _small_capture(tmp_path / "c.jsonl")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "biofeedback", "record", "--replay", str(cap), "--speed", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    while "HR  60 bpm" not in proc.stdout.readline():  # streaming: frame 1 came at t=1 s
+        assert time.monotonic() < deadline
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.splitlines()[-1].startswith("summary: ")
+    assert "Traceback" not in err

@@ -65,9 +65,18 @@ def test_unavailable_reasons_are_worded_for_users() -> None:
     no_adapter = BleakBluetoothNotAvailableError(
         "No Bluetooth adapters found.", BleakBluetoothNotAvailableReason.NO_BLUETOOTH
     )
-    assert (
-        why(no_adapter) == "Bluetooth is not available: No Bluetooth adapters found. (no bluetooth)"
+    assert why(no_adapter) == (
+        "no Bluetooth adapter found (is one plugged in and not blocked by rfkill?)"
     )
+    off = BleakBluetoothNotAvailableError(
+        "No powered Bluetooth adapters found. Turn on Bluetooth and try again.",
+        BleakBluetoothNotAvailableReason.POWERED_OFF,
+    )
+    assert why(off) == (
+        "the Bluetooth adapter is powered off: turn Bluetooth on (e.g. `bluetoothctl power on`)"
+    )
+    odd = BleakBluetoothNotAvailableError("Radio asleep.", BleakBluetoothNotAvailableReason.UNKNOWN)
+    assert why(odd) == "Bluetooth is not available: Radio asleep"
     no_bluez = BleakDBusError("org.freedesktop.DBus.Error.ServiceUnknown", ["no org.bluez"])
     assert "BlueZ (org.bluez) is not running" in (why(no_bluez) or "")
     assert "D-Bus" in (why(FileNotFoundError(errno.ENOENT, "No such file or directory")) or "")

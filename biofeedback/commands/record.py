@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import math
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -72,6 +74,8 @@ def format_frame(item: HrFrame, beats: list[Beat]) -> str:
     rr = " ".join(f"{b.rr_ms:7.1f}" for b in beats) if beats else "-"
     if not beats and m.rr_1024:
         rr = "(dropped: no contact)"
+    if item.rr_rejected is not None:
+        rr = "(malformed, dropped)"
     return f"t={item.t_s:8.2f}s  HR {m.hr_bpm:3d} bpm  RR ms {rr:<24s} {contact}".rstrip()
 
 
@@ -80,7 +84,7 @@ def format_summary(s: StreamSummary, assembler: BeatAssembler) -> str:
     return (
         f"summary: {s.frames} frames, {s.beats} beats, {s.rejected} rejected packets, "
         f"{s.gaps} gaps, {s.no_contact_frames} no-contact frames, "
-        f"{assembler.resyncs} resyncs, {s.duration_s:.1f} s"
+        f"{s.rr_rejected} malformed RR parts, {assembler.resyncs} resyncs, {s.duration_s:.1f} s"
     )
 
 
@@ -103,37 +107,90 @@ async def stream_to_terminal(
     quiet: bool = False,
     capture_path: Path | None = None,
     origin: CaptureOrigin | None = None,
+    interactive: bool = False,
 ) -> StreamSummary:
-    """Print every frame and link event; optionally tee the raw traffic to a capture."""
+    """Print every frame and link event; optionally tee the raw traffic to a capture.
+
+    With ``interactive``, the first Ctrl-C ends the stream cleanly (a strap source stops and
+    disconnects, even mid-connect) so the summary is still printed; a second one interrupts.
+    """
     assembler = BeatAssembler()
     tee = (
         CaptureTee(capture_path, source, origin or CaptureOrigin("strap"))
         if capture_path is not None
         else None
     )
+    stop = _stop_on_sigint(source) if interactive else contextlib.nullcontext()
     try:
-        async for item in source.stream():
-            beats = assembler.feed(item)
-            if tee is not None:
-                tee(item)
-            if quiet:
-                continue
-            if isinstance(item, HrFrame):
-                print(format_frame(item, beats), file=out)
-            elif isinstance(item, RejectedPacket):
-                print(
-                    f"t={item.t_s:8.2f}s  rejected packet {item.raw.hex()}: {item.reason}", file=out
-                )
-            elif isinstance(item, LinkEvent) and item.state is not LinkState.END:
-                print(
-                    f"t={item.t_s:8.2f}s  link {item.state.value} {item.detail}".rstrip(), file=out
-                )
+        with stop:
+            await _print_stream(source, assembler, out=out, quiet=quiet, tee=tee)
     finally:
         if tee is not None:
             tee.close()
     summary = source.summary()
     print(format_summary(summary, assembler), file=out)
     return summary
+
+
+@contextlib.contextmanager
+def _stop_on_sigint(source: HeartRateSource) -> Iterator[None]:
+    """First SIGINT: ``source.stop()`` (or cancel the streaming task for sources without
+    one, ending it as a clean stop); the handler is then removed so a second SIGINT raises
+    KeyboardInterrupt as usual."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    stopper = getattr(source, "stop", None)
+    interrupted = False
+
+    def on_sigint() -> None:
+        nonlocal interrupted
+        interrupted = True
+        loop.remove_signal_handler(signal.SIGINT)
+        if callable(stopper):
+            stopper()
+        elif task is not None:
+            task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+        yield
+        return
+    try:
+        yield
+    except asyncio.CancelledError:
+        if not interrupted or callable(stopper):
+            raise
+        if task is not None:
+            task.uncancel()
+    finally:
+        if not interrupted:
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+async def _print_stream(
+    source: HeartRateSource,
+    assembler: BeatAssembler,
+    *,
+    out: TextIO,
+    quiet: bool,
+    tee: CaptureTee | None,
+) -> None:
+    """The per-item terminal lines of `stream_to_terminal`."""
+    async for item in source.stream():
+        beats = assembler.feed(item)
+        if tee is not None:
+            tee(item)
+        if quiet:
+            continue
+        if isinstance(item, HrFrame):
+            print(format_frame(item, beats), file=out)
+        elif isinstance(item, RejectedPacket):
+            print(f"t={item.t_s:8.2f}s  rejected packet {item.raw.hex()}: {item.reason}", file=out)
+        elif isinstance(item, LinkEvent) and item.state is not LinkState.END:
+            print(f"t={item.t_s:8.2f}s  link {item.state.value} {item.detail}".rstrip(), file=out)
 
 
 class CaptureTee:
@@ -408,7 +465,12 @@ def run(args: argparse.Namespace) -> int:
     source = with_lsl(source, getattr(args, "lsl", False))
     asyncio.run(
         stream_to_terminal(
-            source, out=sys.stdout, quiet=args.quiet, capture_path=capture_path, origin=origin
+            source,
+            out=sys.stdout,
+            quiet=args.quiet,
+            capture_path=capture_path,
+            origin=origin,
+            interactive=True,
         )
     )
     return 0
