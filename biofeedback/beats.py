@@ -7,6 +7,10 @@ starts a *segment*. A new segment starts after a link gap, a loss of skin contac
 cumulative time and arrival time disagree by more than ``resync_tol_s``; a gap is never
 bridged with an interpolated beat. Downstream code computes successive differences only
 within a segment.
+
+Every RR is kept as the strap sent it, even 0 or 65535 ticks: plausibility is judged at the
+analysis edge with the one definition below (:data:`RR_MIN_MS`-:data:`RR_MAX_MS`), which the
+offline engine, live HRV, stress index and importers all use.
 """
 
 from __future__ import annotations
@@ -17,6 +21,27 @@ from dataclasses import dataclass
 from devices.records import HrFrame, LinkEvent, LinkState, RejectedPacket, StreamItem
 
 TICKS_PER_S = 1024.0
+
+# Plausible RR for a human heart, ms: the one definition, used by the offline engine
+# (out-of-range artefacts), live HRV, the live stress index and the importers' unit check.
+# These are physiological extremes, not typical values, so that real beats (missed beats
+# at a slow resting rate included) stay with the Lipponen-Tarvainen classifier, which
+# corrects them, and only values no heart produces are dropped:
+# * 200 ms = 300 bpm, above any sinus rate (HRmax ~ 208 - 0.7 x age bpm; Tanaka H, Monahan
+#   KD, Seals DR. J Am Coll Cardiol 2001;37:153-156), with room for 1:1 conducted flutter;
+# * 3000 ms = 20 bpm: a pause of 3 s or more is the clinical threshold of a pathological
+#   sinus pause (Kusumoto FM et al. 2018 ACC/AHA/HRS bradycardia guideline, Circulation
+#   2019;140:e382-e482).
+# Narrower software defaults exist (RHRV FilterNIHR 25-200 bpm = 300-2400 ms; Vila J et al.
+# IEEE Eng Med Biol Mag 1997;16:119-125) but would drop, not correct, a missed beat below
+# 50 bpm. Strap glitches (RR 0 or 65535 ticks = 64 s) fall far outside either band.
+RR_MIN_MS = 200.0
+RR_MAX_MS = 3000.0
+
+
+def rr_out_of_range(rr_ms: float) -> bool:
+    """True when one RR (ms) is not a plausible human interval (or not a finite number)."""
+    return not (RR_MIN_MS <= rr_ms <= RR_MAX_MS)
 
 
 @dataclass(frozen=True, slots=True)

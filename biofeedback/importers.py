@@ -61,6 +61,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from biofeedback.beats import RR_MAX_MS as RR_MAX_MS
+from biofeedback.beats import RR_MIN_MS as RR_MIN_MS
 from biofeedback.errors import UserError
 from biofeedback.rr_io import RRSeries
 
@@ -102,9 +104,9 @@ FORMATS: tuple[str, ...] = (
 #: A gap in the wall-clock timestamps larger than the summed RR by more than this starts a
 #: new segment (same rule as :class:`biofeedback.beats.BeatAssembler`).
 RESYNC_TOL_S = 3.0
-#: Plausible RR range for a human heart, ms; a file with most values outside it is rejected
-#: as a unit mistake (a few are artefacts, flagged by the analysis).
-RR_MIN_MS, RR_MAX_MS = 150.0, 3500.0
+# RR_MIN_MS-RR_MAX_MS (biofeedback.beats, the one plausibility definition): a file with most
+# values outside it is rejected as a unit mistake (a few are artefacts, flagged by the
+# analysis).
 #: No RR interval is longer than this, ms (same limit as :mod:`biofeedback.rr_io`).
 FATAL_MAX_MS = 60_000.0
 

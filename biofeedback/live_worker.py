@@ -726,7 +726,7 @@ def _stress_index(rr_ms: Sequence[float]) -> float | None:
     """
     import numpy as np
 
-    from biofeedback.hrv.artifacts import RR_MAX_MS, RR_MIN_MS
+    from biofeedback.beats import RR_MAX_MS, RR_MIN_MS
     from biofeedback.hrv.indices import stress_index
 
     rr = np.asarray(rr_ms, dtype=np.float64)

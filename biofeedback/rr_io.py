@@ -31,7 +31,9 @@ has no RR values, has a non-numeric data line, or has an RR ≤ 0 ms, non-finite
 > 60 000 ms (no heart is that slow: a unit or column mistake); it is also rejected when
 more than half of the values lie outside 200-3000 ms (wrong unit or column). Values in
 (0, 200) or (3000, 60000] ms inside an otherwise good file are kept and flagged by the
-analysis as ``out_of_range`` artefacts.
+analysis as ``out_of_range`` artefacts. A capture holds what a strap sent (16-bit ticks, so
+0-64 s, never a unit mistake): every beat is kept, 0 and 65535 ticks included, for the
+analysis to flag, like a live recording does.
 """
 
 from __future__ import annotations
@@ -44,11 +46,12 @@ from pathlib import Path
 
 import numpy as np
 
+from biofeedback.beats import RR_MAX_MS, RR_MIN_MS
 from biofeedback.errors import UserError
 from biofeedback.hrv._types import FloatArray, IntArray
 
 FATAL_MAX_MS = 60_000.0
-PLAUSIBLE_MS = (200.0, 3000.0)
+PLAUSIBLE_MS = (RR_MIN_MS, RR_MAX_MS)
 _RR_NAMES = ("rr", "rr_ms", "rri", "rr_interval", "rr_intervals", "ibi", "ibi_ms", "nn",
              "nn_ms", "rr (ms)", "rr interval (ms)", "rr_interval_ms", "interval", "rri_ms",
              "rr (s)", "rr interval (s)")  # fmt: skip
@@ -279,7 +282,8 @@ def read_capture_rr(path: str | Path) -> RRSeries:
             seg.append(b.segment)
     if not rr:
         raise RRFileError(f"{p}: capture contains no RR intervals")
-    arr = _check_values(p, rr, list(range(1, len(rr) + 1)), unit="beat")
+    # Raw strap values, kept as sent (see the module docstring): no fatal check here.
+    arr = np.asarray(rr, dtype=np.float64)
     return RRSeries(
         arr, np.asarray(ts, dtype=np.float64), np.asarray(seg, dtype=np.int64), str(p), "capture"
     )

@@ -64,11 +64,21 @@ def run(args: argparse.Namespace) -> int:
         for sid in args.sessions:
             reader.session(sid)  # unknown id → StoreError (UserError) before any work
         written = write_report(reader, args.sessions, args.format, out, paper=args.paper)
-        n_gaps = 0
+        n_gaps = n_oor = 0
         if args.format == "kubios":
-            n_gaps = int(reader.beats(args.sessions[0])["segment"].nunique()) - 1
+            from biofeedback.reports.kubios import out_of_range_count
+
+            beats = reader.beats(args.sessions[0])
+            n_gaps = int(beats["segment"].nunique()) - 1
+            n_oor = out_of_range_count(beats)
     for p in written:
         print(f"wrote {p} ({p.stat().st_size:,} bytes)")
+    if n_oor > 0:
+        print(
+            f"warning: {n_oor} out-of-range RR (strap glitches) in session {args.sessions[0]} "
+            "are left out of the Kubios file",
+            file=sys.stderr,
+        )
     if n_gaps > 0:
         print(
             f"warning: {n_gaps} gap(s) in session {args.sessions[0]} are joined in the Kubios "

@@ -234,13 +234,14 @@ def analyze_rr(
     Raises
     ------
     ValueError
-        Inputs of different lengths, or non-finite/non-positive RR.
+        Inputs of different lengths, or non-finite or negative RR. An RR of 0 ms (a strap's
+        RR = 0 glitch, stored raw) is flagged ``out_of_range`` like any implausible value.
     """
     report: ProgressFn = progress or (lambda _s, _f: None)
     rr = np.asarray(rr_ms, dtype=np.float64).ravel()
     n = rr.size
-    if not np.all(np.isfinite(rr)) or np.any(rr <= 0):
-        raise ValueError("rr_ms must be finite and positive")
+    if not np.all(np.isfinite(rr)) or np.any(rr < 0):
+        raise ValueError("rr_ms must be finite and non-negative")
     seg_in = np.zeros(n, dtype=np.int64) if segment is None else np.asarray(segment, dtype=np.int64)
     t_in = np.cumsum(rr) / 1000.0 if t_s is None else np.asarray(t_s, dtype=np.float64)
     if seg_in.size != n or t_in.size != n:

@@ -29,6 +29,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+# The plausibility band for one RR interval (20-300 bpm) is defined once, with its sources,
+# in biofeedback.beats; re-exported here for the engine's callers.
+from biofeedback.beats import RR_MAX_MS as RR_MAX_MS
+from biofeedback.beats import RR_MIN_MS as RR_MIN_MS
 from biofeedback.hrv._types import FloatArray, IntArray
 
 #: Artefact type codes kept in per-beat flag arrays (0 = normal beat).
@@ -40,10 +44,6 @@ TYPE_NAMES: dict[int, str] = {
     LONGSHORT: "longshort",
     OUT_OF_RANGE: "out_of_range",
 }
-
-#: Physiological plausibility band for one RR interval, ms (20-300 bpm).
-RR_MIN_MS = 200.0
-RR_MAX_MS = 3000.0
 
 
 @dataclass(frozen=True, slots=True)

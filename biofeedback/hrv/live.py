@@ -10,9 +10,10 @@ cancellation a fixed offset gives when RR sits far from it (a constant 2000 ms r
 as SDNN 1e-5 ms with a fixed K of 850 ms).
 Measured cost: see ``benchmarks/bench_hrv.py`` (target ≤ 50 µs per beat).
 
-Artefacts: a beat passed with ``artifact=True`` — or failing the built-in O(1) gate (outside
-200-3000 ms, or > 20 % from the median of the last 11 accepted RR, the "20 % rule") — is
-not added to the windows and breaks the successive-difference chain.
+Artefacts: a beat outside the plausible band (200-3000 ms, :data:`biofeedback.beats.RR_MIN_MS`,
+always), passed with ``artifact=True``, or failing the built-in O(1) gate (> 20 % from the
+median of the last 11 accepted RR, the "20 % rule") is not added to the windows and breaks
+the successive-difference chain.
 
 Each window value carries its window length and a ``warming_up`` flag, true until the window
 has been covered by accepted beats for its whole length since the last reset/segment start.
@@ -33,12 +34,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from biofeedback.beats import RR_MAX_MS, RR_MIN_MS
 from biofeedback.hrv._types import FloatArray
 
 RESUM_EVERY = 2000
 GATE_REL = 0.20
 GATE_MEDIAN_N = 11
-RR_RANGE_MS = (200.0, 3000.0)
+RR_RANGE_MS = (RR_MIN_MS, RR_MAX_MS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +65,7 @@ class LiveSnapshot:
 
     t_s: float
     rr_ms: float
-    hr_bpm: float
+    hr_bpm: float | None  # None for an out-of-range RR
     artifact: bool
     windows: tuple[LiveWindowStats, ...]
 
@@ -196,8 +198,6 @@ class LiveHrv:
         self.__init__(tuple(w.window_s for w in self._wins), self._gate)  # type: ignore[misc]
 
     def _gate_fail(self, rr: float) -> bool:
-        if not (RR_RANGE_MS[0] <= rr <= RR_RANGE_MS[1]):
-            return True
         r = self._recent
         if len(r) < 5:
             return False
@@ -227,7 +227,9 @@ class LiveHrv:
                 w.span_start = None
             self._spec_span_start = None
         self._prev_seg = segment
-        bad = artifact or (self._gate and self._gate_fail(rr_ms))
+        # An implausible RR (a strap's 0 or 65535-tick glitch) is never a beat, gate or not.
+        oor = not (RR_RANGE_MS[0] <= rr_ms <= RR_RANGE_MS[1])
+        bad = oor or artifact or (self._gate and self._gate_fail(rr_ms))
         if bad:
             self._prev_rr = None
         else:
@@ -260,7 +262,7 @@ class LiveHrv:
         return LiveSnapshot(
             beat_t_s,
             rr_ms,
-            60000.0 / rr_ms,
+            None if oor else 60000.0 / rr_ms,
             bad,
             tuple(w.stats(beat_t_s) for w in self._wins),
         )

@@ -12,7 +12,10 @@ reads it back unchanged.
 Values are written with up to 7 decimals: a strap's 1/1024 s tick converts to ms exactly
 within 7 decimals (``839 ticks = 819.3359375 ms``), so the export is lossless and a
 round-trip gives bit-identical RR. Everything in the session is exported, artefacts
-included (Kubios applies its own correction, which is the point of exporting raw data).
+included (Kubios applies its own correction, which is the point of exporting raw data),
+except values outside the plausible band (:data:`biofeedback.beats.RR_MIN_MS`-``RR_MAX_MS``,
+e.g. a strap's RR = 0 glitch): they are no interval any tool can use (Kubios and ``analyze``
+refuse an RR of 0), so they are left out and counted by :func:`out_of_range_count`.
 
 Limits: this format has no time column, so a link gap is invisible to Kubios: the beats on
 either side of it are joined. :func:`kubios_text` returns how many gaps were joined and the
@@ -26,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from biofeedback.beats import RR_MAX_MS, RR_MIN_MS
 from biofeedback.errors import UserError
 from biofeedback.reports.model import ReportBundle, SessionReport
 
@@ -38,6 +42,7 @@ __all__ = [
     "format_rr_ms",
     "kubios_text",
     "kubios_text_from_beats",
+    "out_of_range_count",
     "write_kubios",
     "write_kubios_session",
 ]
@@ -49,9 +54,21 @@ def format_rr_ms(v: float) -> str:
     return s or "0"
 
 
+def _plausible(beats: pd.DataFrame) -> np.ndarray[tuple[int], np.dtype[np.bool_]]:
+    rr = beats["rr_ms"].to_numpy(dtype=np.float64)
+    ok: np.ndarray[tuple[int], np.dtype[np.bool_]] = (rr >= RR_MIN_MS) & (rr <= RR_MAX_MS)
+    return ok
+
+
+def out_of_range_count(beats: pd.DataFrame) -> int:
+    """How many beats of a `SessionReader.beats` frame the Kubios text leaves out."""
+    return int(np.count_nonzero(~_plausible(beats)))
+
+
 def kubios_text_from_beats(beats: pd.DataFrame) -> tuple[str, int]:
     """RR text of a `SessionReader.beats` frame and the number of gaps (segment breaks) joined."""
-    rr = beats["rr_ms"].to_numpy(dtype=np.float64)
+    keep = _plausible(beats)
+    rr = beats["rr_ms"].to_numpy(dtype=np.float64)[keep]
     seg = beats["segment"].to_numpy(dtype=np.int64)
     joins = int(np.count_nonzero(np.diff(seg) != 0)) if len(seg) > 1 else 0
     return "".join(format_rr_ms(float(v)) + "\n" for v in rr), joins
