@@ -54,7 +54,7 @@ def first_page(db: Path) -> None:
 
 _COMPARE_CHILD = """
 import sys, time
-from biofeedback.store import SessionReader
+from biofeedback.sessions.store import SessionReader
 from dashboards.app import render_page
 from dashboards.data import DashboardData
 
@@ -117,8 +117,8 @@ def live_latency(live_s: float) -> None:
     from werkzeug.serving import make_server
 
     from biofeedback.commands.demo import demo_recording_path
-    from biofeedback.live_worker import LiveWorker
-    from biofeedback.store import SessionReader, Store
+    from biofeedback.sessions.live import LiveWorker
+    from biofeedback.sessions.store import SessionReader, Store
     from dashboards import create_app
 
     with tempfile.TemporaryDirectory() as d:

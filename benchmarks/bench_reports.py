@@ -3,7 +3,7 @@
 Builds a store with one simulated 1 h session (seeded `biofeedback.simulate.simulate_rr`:
 10 min baseline, 4 × 10 min practice, 10 min recovery; 1 % injected ectopic beats; one
 link gap), then times, per format, the whole `biofeedback report` path: reading the store,
-analysis (whole session + every phase + `biofeedback.compare` bootstrap) and writing.
+analysis (whole session + every phase + `biofeedback.sessions.compare` bootstrap) and writing.
 
 Run: ``PYTHONPATH=. python benchmarks/bench_reports.py [--hours H] [--repeat N]``
 """
@@ -22,8 +22,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from biofeedback.beats import Beat
+from biofeedback.sessions.store import Marker, MarkerKind, NewSession, SessionStatus, Store
 from biofeedback.simulate import ArtefactKind, Phase, inject_artefacts, simulate_rr
-from biofeedback.store import Marker, MarkerKind, NewSession, SessionStatus, Store
 from devices.clock import VirtualClock
 from devices.records import LinkEvent, LinkState
 
@@ -81,7 +81,7 @@ def main() -> int:
     from biofeedback.reports import write_report
     from biofeedback.reports.model import build_report
     from biofeedback.reports.pdf import find_chromium
-    from biofeedback.store import SessionReader
+    from biofeedback.sessions.store import SessionReader
 
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"

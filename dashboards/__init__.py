@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import dash
 
-    from biofeedback.live_worker import LiveWorker
-    from biofeedback.store import SessionReader
+    from biofeedback.sessions.live import LiveWorker
+    from biofeedback.sessions.store import SessionReader
 
 __all__ = ["create_app"]
 

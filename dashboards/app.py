@@ -15,8 +15,8 @@ from dashboards.pages import compare, live, session, sessions, trends
 from dashboards.ui import alert
 
 if TYPE_CHECKING:
-    from biofeedback.live_worker import LiveWorker
-    from biofeedback.store import SessionReader
+    from biofeedback.sessions.live import LiveWorker
+    from biofeedback.sessions.store import SessionReader
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ _SESSION_PATH = re.compile(r"^/session/([^/]+)/?$")
 
 def _protocols() -> list[tuple[str, str]]:
     try:
-        from biofeedback.protocols import list_protocols
+        from biofeedback.sessions.protocols import list_protocols
 
         return [(p.name, p.title) for p in list_protocols()]
     except Exception:  # a broken user protocol file must not take the page down

@@ -1,11 +1,11 @@
 """The dashboard's only door to ``biofeedback``: store reads/edits, HRV analysis, comparison.
 
 Pages and figures see the frozen view models of :mod:`dashboards.model`; this adapter turns
-`biofeedback.store.SessionReader` DataFrames and `biofeedback.hrv` results into them, and
+`biofeedback.sessions.store.SessionReader` DataFrames and `biofeedback.hrv` results into them, and
 caches per-session analyses (keyed by id, beat count and status, so a session still being
 recorded is re-analysed as it grows) so Compare/Trends over 100 sessions stay under 1 s.
 
-Compare and Trends read each session's `biofeedback.compare.SessionAnalysis` from the
+Compare and Trends read each session's `biofeedback.sessions.compare.SessionAnalysis` from the
 store's persisted analysis cache (filled when a session ends), so they are fast even on the
 first request after launch. A finished session without a current cache row (recorded before
 the cache existed, or by an older analysis version) is analysed once and saved through a
@@ -40,8 +40,8 @@ from dashboards.model import (
 )
 
 if TYPE_CHECKING:
-    from biofeedback.compare import SessionAnalysis
-    from biofeedback.store import SessionInfo, SessionReader
+    from biofeedback.sessions.compare import SessionAnalysis
+    from biofeedback.sessions.store import SessionInfo, SessionReader
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ TABLE_METRICS = (
 #: Metrics offered on the Compare page.
 COMPARE_METRICS = ("RMSSD_ms", "SDNN_ms", "MeanHR_bpm", "HF_ms2", "LF_ms2", "LFHF", "StressIndex")
 ROLLING_WINDOW_S = 60.0
-#: Lines of `biofeedback.compare`'s verdict that are context, not a finding: shown as notes
+#: Lines of `biofeedback.sessions.compare`'s verdict that are context, not a finding: shown as notes
 #: under the headline so that a session with nothing to compare does not read the caveat
 #: as its verdict.
 CAVEAT_PREFIXES = ("HRV is a proxy", "Your smallest worthwhile change")
@@ -271,9 +271,9 @@ class DashboardData:
         return n
 
     def analyses(self, infos: Sequence[SessionInfo]) -> dict[int, SessionAnalysis]:
-        """`biofeedback.compare.SessionAnalysis` of each session: from memory, else the
+        """`biofeedback.sessions.compare.SessionAnalysis` of each session: from memory, else the
         store's analysis cache, else computed now (and, for a finished session, saved)."""
-        from biofeedback import compare as engine
+        from biofeedback.sessions import compare as engine
 
         out: dict[int, SessionAnalysis] = {}
         to_save: list[SessionAnalysis] = []
@@ -342,7 +342,7 @@ class DashboardData:
     def _store(self) -> Any:
         if self._editor is not None:
             return self._editor()
-        from biofeedback.store import Store
+        from biofeedback.sessions.store import Store
 
         return Store(Path(self.reader.path), create=False)
 
@@ -479,14 +479,14 @@ class DashboardData:
     def compare(self, session_ids: Sequence[int]) -> Comparison:
         """Per-phase metrics of the sessions and their differences from baseline.
 
-        Uses `biofeedback.compare.compare_session` (bootstrap CIs, verdict) per session,
-        cached; the personal normal range (`biofeedback.compare.personal_normal_range`) is
+        Uses `biofeedback.sessions.compare.compare_session` (bootstrap CIs, verdict) per session,
+        cached; the personal normal range (`biofeedback.sessions.compare.personal_normal_range`) is
         built from the cached baseline values instead of re-analysing every session on
-        each request (`biofeedback.compare.compare_sessions` does that).
+        each request (`biofeedback.sessions.compare.compare_sessions` does that).
         """
         ids = tuple(dict.fromkeys(int(i) for i in session_ids))
         try:
-            from biofeedback import compare as engine
+            from biofeedback.sessions import compare as engine
         except ImportError:
             return self._compare_without_engine(ids)
         normal = self.normal_range()
@@ -574,7 +574,7 @@ class DashboardData:
             for i in self.reader.list_sessions()
             if any(p.kind == "baseline" for p in self.reader.phases(i.id))
         ]
-        # Same values as `biofeedback.compare.baseline_history` (first baseline phase).
+        # Same values as `biofeedback.sessions.compare.baseline_history` (first baseline phase).
         analysed = self.analyses(infos)
         for info in infos:
             ln = analysed[info.id].baseline_lnrmssd()
@@ -583,8 +583,8 @@ class DashboardData:
         return out
 
     def normal_range(self) -> Any:
-        """`biofeedback.compare.NormalRange` from the cached baselines, or ``None``."""
-        from biofeedback.compare import personal_normal_range
+        """`biofeedback.sessions.compare.NormalRange` from the cached baselines, or ``None``."""
+        from biofeedback.sessions.compare import personal_normal_range
 
         return personal_normal_range(self.baseline_history())
 
@@ -606,11 +606,11 @@ class DashboardData:
     def trends(self) -> Trends:
         """Daily resting RMSSD (reliable baseline phases) with the personal normal range.
 
-        The band of a day is `biofeedback.compare.personal_normal_range` (HRV4Training
+        The band of a day is `biofeedback.sessions.compare.personal_normal_range` (HRV4Training
         style: 60-day mean of daily baseline lnRMSSD ± 0.5 SD, ≥ 7 days) over the baselines
         *before* that day, mapped back to ms; practice minutes are summed per ISO week.
         """
-        from biofeedback.compare import personal_normal_range
+        from biofeedback.sessions.compare import personal_normal_range
 
         history = self.baseline_history()
         per_day: dict[str, list[float]] = {}

@@ -165,7 +165,7 @@ class LiveBeat:
 
 @dataclass(frozen=True, slots=True)
 class LiveState:
-    """A thread-safe copy of the live worker's state (see ``biofeedback.live_worker``)."""
+    """A thread-safe copy of the live worker's state (see ``biofeedback.sessions.live``)."""
 
     run_id: int
     running: bool

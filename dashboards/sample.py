@@ -2,8 +2,8 @@
 
 Each session walks a protocol's phases with physiology that calms during practice
 (`biofeedback.simulate.simulate_rr`); beats and phase markers go through the real
-`biofeedback.store.SessionWriter`, and each finished session's analysis is cached
-(`biofeedback.compare.cache_analysis`) as ``record``/``import`` do. Output is deterministic
+`biofeedback.sessions.store.SessionWriter`, and each finished session's analysis is cached
+(`biofeedback.sessions.compare.cache_analysis`) as ``record``/``import`` do. Output is deterministic
 for a seed.
 """
 
@@ -37,10 +37,10 @@ def populate_store(
     ``cache_analyses=False`` leaves the analysis cache empty (a store from before it existed).
     """
     from biofeedback.beats import TICKS_PER_S, Beat
-    from biofeedback.compare import cache_analysis
-    from biofeedback.protocols import load_protocol
+    from biofeedback.sessions.compare import cache_analysis
+    from biofeedback.sessions.protocols import load_protocol
+    from biofeedback.sessions.store import Marker, MarkerKind, NewSession, SessionStatus, Store
     from biofeedback.simulate import Phase, simulate_rr
-    from biofeedback.store import Marker, MarkerKind, NewSession, SessionStatus, Store
     from devices.clock import VirtualClock
 
     proto = load_protocol(protocol)

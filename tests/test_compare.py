@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from biofeedback.beats import Beat
-from biofeedback.compare import (
+from biofeedback.sessions.compare import (
     ANALYSIS_VERSION,
     MIN_BASELINES,
     Difference,
@@ -26,10 +26,10 @@ from biofeedback.compare import (
     load_analysis,
     personal_normal_range,
 )
-from biofeedback.protocols import load_protocol
-from biofeedback.session import SessionRecorder
+from biofeedback.sessions.protocols import load_protocol
+from biofeedback.sessions.recorder import SessionRecorder
+from biofeedback.sessions.store import Marker, MarkerKind, NewSession, SessionReader, Store
 from biofeedback.simulate import Phase, inject_artefacts, random_artefact_sites, simulate_rr
-from biofeedback.store import Marker, MarkerKind, NewSession, SessionReader, Store
 from devices.capture import read_capture
 from devices.replay import CaptureReplaySource, clock_for_speed
 
@@ -68,7 +68,7 @@ def _store_beats(
         for name, kind, a, b in phases:
             w.add_marker(Marker(a, MarkerKind.PHASE_START, name, kind))
             w.add_marker(Marker(b, MarkerKind.PHASE_END, name, kind))
-        from biofeedback.store import SessionStatus
+        from biofeedback.sessions.store import SessionStatus
 
         w.finish(SessionStatus.COMPLETE)
         return w.session_id
@@ -370,7 +370,7 @@ def test_import_fills_the_analysis_cache(
 
 
 def test_live_worker_fills_the_analysis_cache_when_the_recording_ends(tmp_path: Path) -> None:
-    from biofeedback.live_worker import LiveWorker
+    from biofeedback.sessions.live import LiveWorker
 
     db = tmp_path / "live.db"
     w = LiveWorker(db, recordings={"scb": SCB})

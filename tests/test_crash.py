@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 
 from biofeedback.beats import beats_from_items
-from biofeedback.store import MIGRATIONS, SessionReader, SessionStatus, StoreError
+from biofeedback.sessions.store import MIGRATIONS, SessionReader, SessionStatus, StoreError
 from devices.capture import CaptureEvent, CaptureHeader, CaptureOrigin, CaptureWriter
 from devices.clock import VirtualClock
 from devices.heart_rate import encode_measurement
@@ -149,7 +149,7 @@ def test_kill_9_mid_session_loses_at_most_one_second(tmp_path: Path) -> None:
 WRITER = """
 import sys, time
 from biofeedback.beats import Beat
-from biofeedback.store import NewSession, SessionStatus, Store
+from biofeedback.sessions.store import NewSession, SessionStatus, Store
 n = int(sys.argv[3])
 with Store(sys.argv[1]) as st:
     w = st.begin_session(NewSession(source="replay", title=sys.argv[2]), flush_interval_s=0.002)

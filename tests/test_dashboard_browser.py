@@ -72,8 +72,8 @@ def test_live_demo_mark_stop_compare_and_every_page(
     expect.set_options(timeout=15_000)
 
     from biofeedback.commands.demo import demo_recording_path
-    from biofeedback.live_worker import LiveWorker
-    from biofeedback.store import SessionReader
+    from biofeedback.sessions.live import LiveWorker
+    from biofeedback.sessions.store import SessionReader
     from dashboards import create_app
     from dashboards.sample import populate_store
 

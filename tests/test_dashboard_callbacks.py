@@ -14,8 +14,8 @@ pytest.importorskip("dash")
 from dash import no_update
 
 from biofeedback.commands.demo import demo_recording_path
-from biofeedback.live_worker import LiveWorker
-from biofeedback.store import SessionReader, Store
+from biofeedback.sessions.live import LiveWorker
+from biofeedback.sessions.store import SessionReader, Store
 from dashboards import create_app
 from dashboards.app import render_page
 from dashboards.data import DashboardData, rolling_rmssd
@@ -256,8 +256,8 @@ def _baseline_only_session(path: Path) -> int:
     import numpy as np
 
     from biofeedback.beats import TICKS_PER_S, Beat
+    from biofeedback.sessions.store import Marker, MarkerKind, NewSession, SessionStatus
     from biofeedback.simulate import Phase, simulate_rr
-    from biofeedback.store import Marker, MarkerKind, NewSession, SessionStatus
     from devices.clock import VirtualClock
 
     sim = simulate_rr([Phase("baseline", "baseline", 180.0, 70.0, 25.0, 12.0)], seed=4)

@@ -21,9 +21,9 @@ from dash import no_update
 
 from biofeedback.commands.demo import demo_recording_path
 from biofeedback.errors import UserError
-from biofeedback.live_worker import LiveWorker
-from biofeedback.protocols import load_protocol
-from biofeedback.store import SessionReader, Store
+from biofeedback.sessions.live import LiveWorker
+from biofeedback.sessions.protocols import load_protocol
+from biofeedback.sessions.store import SessionReader, Store
 from dashboards.app import render_page
 from dashboards.data import DashboardData
 from dashboards.pages import live as live_page

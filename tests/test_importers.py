@@ -416,7 +416,7 @@ def test_cli_import_and_analyze_take_app_exports(
     import json
 
     from biofeedback.cli import main
-    from biofeedback.store import SessionReader
+    from biofeedback.sessions.store import SessionReader
 
     rr = _rr()
     stamps = _stamps(START, rr)

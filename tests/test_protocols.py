@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from biofeedback.errors import UserError
-from biofeedback.protocols import (
+from biofeedback.sessions.protocols import (
     BUILTIN_DIR,
     PhaseKind,
     ProtocolError,
@@ -46,7 +46,7 @@ def test_bundled_protocols_are_listed(tmp_path: Path) -> None:
         "resonance-breathing",
         "self-compassion-break",
     ]
-    # Every bundled file is package data under biofeedback/protocols/.
+    # Every bundled file is package data under biofeedback/sessions/protocols/.
     assert sorted(f.stem for f in BUILTIN_DIR.glob("*.toml")) == _load_all(tmp_path)
 
 

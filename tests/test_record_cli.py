@@ -188,7 +188,7 @@ def test_record_device_without_bluetooth_is_one_line_exit_2(tmp_path: Path) -> N
 def test_guided_record_without_bluetooth_leaves_no_empty_session(tmp_path: Path) -> None:
     import os
 
-    from biofeedback.store import SessionReader
+    from biofeedback.sessions.store import SessionReader
 
     db = tmp_path / "s.db"
     env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path}/no-bus"}

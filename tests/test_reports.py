@@ -23,9 +23,7 @@ import numpy as np
 import pytest
 
 from biofeedback.cli import main as cli_main
-from biofeedback.compare import compare_sessions, comparison_to_json
 from biofeedback.hrv import analyze_rr
-from biofeedback.protocols import load_protocol
 from biofeedback.report_figures import rolling_rmssd
 from biofeedback.reports import render, write_report
 from biofeedback.reports.csv_export import BEATS_COLUMNS, metrics_path_for
@@ -34,8 +32,10 @@ from biofeedback.reports.kubios import format_rr_ms
 from biofeedback.reports.model import ReportBundle, build_report
 from biofeedback.reports.pdf import find_chromium
 from biofeedback.rr_io import read_rr
-from biofeedback.session import SessionRecorder
-from biofeedback.store import NewSession, SessionReader, Store
+from biofeedback.sessions.compare import compare_sessions, comparison_to_json
+from biofeedback.sessions.protocols import load_protocol
+from biofeedback.sessions.recorder import SessionRecorder
+from biofeedback.sessions.store import NewSession, SessionReader, Store
 from devices.clock import VirtualClock
 from devices.replay import CaptureReplaySource
 

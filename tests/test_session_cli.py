@@ -14,7 +14,7 @@ import pytest
 
 from biofeedback.beats import beats_from_items
 from biofeedback.cli import main
-from biofeedback.store import SessionReader, SessionStatus
+from biofeedback.sessions.store import SessionReader, SessionStatus
 from devices.capture import CaptureEvent, CaptureHeader, CaptureOrigin, CaptureWriter
 from devices.clock import VirtualClock
 from devices.heart_rate import encode_measurement

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from biofeedback.beats import Beat, beats_from_items
-from biofeedback.protocols import Protocol, load_protocol, parse_protocol
-from biofeedback.session import LiveEvent, LiveUpdate, SessionRecorder
-from biofeedback.store import NewSession, PhaseSpan, SessionReader, SessionStatus, Store
+from biofeedback.sessions.protocols import Protocol, load_protocol, parse_protocol
+from biofeedback.sessions.recorder import LiveEvent, LiveUpdate, SessionRecorder
+from biofeedback.sessions.store import NewSession, PhaseSpan, SessionReader, SessionStatus, Store
 from devices.capture import CaptureEvent, CaptureHeader, CaptureOrigin, CaptureWriter, read_capture
 from devices.clock import VirtualClock
 from devices.heart_rate import encode_measurement

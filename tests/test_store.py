@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from biofeedback.beats import Beat
-from biofeedback.store import (
+from biofeedback.sessions.store import (
     MIGRATIONS,
     SCHEMA_VERSION,
     STALE_AFTER_S,

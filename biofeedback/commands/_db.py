@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def db_path(args: argparse.Namespace) -> Path:
-    """``--db`` if given, else `biofeedback.store.default_db_path` (``$BIOFEEDBACK_DB``...)."""
-    from biofeedback.store import default_db_path
+    """``--db`` if given, else `biofeedback.sessions.store.default_db_path`."""
+    from biofeedback.sessions.store import default_db_path
 
     return Path(args.db).expanduser() if getattr(args, "db", None) else default_db_path()

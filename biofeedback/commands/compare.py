@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import math
 
-from biofeedback.compare import (
+from biofeedback.sessions.compare import (
     PHASE_KEYS,
     MultiComparison,
     SessionComparison,
@@ -82,7 +82,7 @@ def format_comparison(mc: MultiComparison) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from biofeedback.commands._db import db_path
-    from biofeedback.store import SessionReader
+    from biofeedback.sessions.store import SessionReader
 
     path = db_path(args)
     with SessionReader(path) as reader:

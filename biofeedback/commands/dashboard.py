@@ -87,8 +87,8 @@ def open_dashboard(
     db: Path, *, live_recordings: dict[str, Path] | None = None, warm: bool = True
 ) -> tuple[Any, Any]:
     """Store reader + live worker + Dash app for ``db`` (created if missing)."""
-    from biofeedback.live_worker import LiveWorker
-    from biofeedback.store import SessionReader, Store
+    from biofeedback.sessions.live import LiveWorker
+    from biofeedback.sessions.store import SessionReader, Store
 
     Store(db).close()  # create / upgrade / recover interrupted sessions first
     reader = SessionReader(db)

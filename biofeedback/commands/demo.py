@@ -2,7 +2,7 @@
 
 By default a temporary store is created, the dashboard is served on 127.0.0.1, and the
 bundled self-compassion-break capture is replayed at real speed (``--speed X``) through the
-live worker (the same `biofeedback.session.SessionRecorder` a strap uses) into the store, so
+live worker (the same `SessionRecorder` a strap uses) into the store, so
 the Live page shows it as it happens; when the replay ends, the comparison of its phases is a
 click away (the URL is printed). ``--no-dashboard`` prints the frames to the terminal instead.
 """

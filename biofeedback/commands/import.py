@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 from biofeedback.beats import Beat
 from biofeedback.commands._db import db_path
 from biofeedback.errors import UserError
-from biofeedback.protocols import Protocol, ProtocolError, parse_protocol
-from biofeedback.store import NewSession, SessionStatus, Store
+from biofeedback.sessions.protocols import Protocol, ProtocolError, parse_protocol
+from biofeedback.sessions.store import NewSession, SessionStatus, Store
 
 if TYPE_CHECKING:
     from biofeedback.importers import ImportedRR
@@ -65,8 +65,8 @@ def protocol_from_header(extra: dict[str, Any], where: str) -> Protocol | None:
 
 def import_capture(path: Path, store: Store, *, title: str, tags: tuple[str, ...]) -> int:
     """Replay a capture into ``store``; returns the new session id."""
-    from biofeedback.protocols import load_protocol
-    from biofeedback.session import SessionRecorder
+    from biofeedback.sessions.protocols import load_protocol
+    from biofeedback.sessions.recorder import SessionRecorder
     from devices.capture import CaptureError, read_capture
     from devices.clock import VirtualClock
     from devices.replay import CaptureReplaySource
@@ -161,10 +161,10 @@ def run(args: argparse.Namespace) -> int:
             sid = import_capture(path, store, title=title, tags=tags)
         else:
             sid = import_rr(path, store, title=title, tags=tags, imported=imported)
-        from biofeedback.compare import cache_analysis
+        from biofeedback.sessions.compare import cache_analysis
 
         cache_analysis(store, sid)
-    from biofeedback.store import SessionReader
+    from biofeedback.sessions.store import SessionReader
 
     with SessionReader(db) as reader:
         info = reader.session(sid)

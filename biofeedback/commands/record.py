@@ -23,9 +23,9 @@ from devices.stream import HeartRateSource, StreamSummary
 from devices.supervisor import LinkUnavailableError
 
 if TYPE_CHECKING:
-    from biofeedback.protocols import Protocol
-    from biofeedback.session import LiveUpdate, RecordingResult, SessionRecorder
-    from biofeedback.store import Store
+    from biofeedback.sessions.protocols import Protocol
+    from biofeedback.sessions.recorder import LiveUpdate, RecordingResult, SessionRecorder
+    from biofeedback.sessions.store import Store
 
 
 log = logging.getLogger(__name__)
@@ -247,7 +247,7 @@ class TerminalDisplay:
         self._next_status = status_every_s
 
     def __call__(self, u: LiveUpdate) -> None:
-        from biofeedback.session import LiveEvent
+        from biofeedback.sessions.recorder import LiveEvent
 
         out = self.out
         if u.event is LiveEvent.PHASE and u.phase is not None and u.phase_index is not None:
@@ -335,8 +335,8 @@ async def record_session(
     """Run a guided (or free) session into ``store`` with the terminal display."""
     import signal
 
-    from biofeedback.session import SessionRecorder
-    from biofeedback.store import NewSession
+    from biofeedback.sessions.recorder import SessionRecorder
+    from biofeedback.sessions.store import NewSession
 
     writer = store.begin_session(
         NewSession(
@@ -371,7 +371,7 @@ async def record_session(
     except LinkUnavailableError:
         # Bluetooth never came up: nothing was recorded, so leave no empty session behind.
         if source.summary().frames == 0:
-            from biofeedback.store import StoreError
+            from biofeedback.sessions.store import StoreError
 
             try:
                 store.delete(writer.session_id)
@@ -391,8 +391,8 @@ async def record_session(
 
 def _run_guided(args: argparse.Namespace, capture_path: Path | None, store_it: bool) -> int:
     from biofeedback.commands._db import db_path
-    from biofeedback.protocols import load_protocol
-    from biofeedback.store import Store
+    from biofeedback.sessions.protocols import load_protocol
+    from biofeedback.sessions.store import Store
     from devices.clock import SystemClock
     from devices.replay import clock_for_speed
 
@@ -425,7 +425,7 @@ def _run_guided(args: argparse.Namespace, capture_path: Path | None, store_it: b
             )
         )
         if db is not None:
-            from biofeedback.compare import cache_analysis
+            from biofeedback.sessions.compare import cache_analysis
 
             cache_analysis(store, result.session_id)
     finally:
@@ -442,7 +442,7 @@ def _run_guided(args: argparse.Namespace, capture_path: Path | None, store_it: b
 
 def run(args: argparse.Namespace) -> int:
     if args.protocol == "list":
-        from biofeedback.protocols import list_protocols
+        from biofeedback.sessions.protocols import list_protocols
 
         for p in list_protocols(args.protocols_dir):
             length = _mmss(p.total_s) if p.phases else "open"

@@ -43,7 +43,7 @@ def check_output(path: Path, fmt: str, force: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from biofeedback.reports import write_report
-    from biofeedback.store import SessionReader
+    from biofeedback.sessions.store import SessionReader
 
     out = Path(args.output).expanduser()
     check_output(out, args.format, args.force)

@@ -7,7 +7,7 @@ import sys
 
 from biofeedback.commands._db import db_path
 from biofeedback.errors import UserError
-from biofeedback.store import SessionReader, Store
+from biofeedback.sessions.store import SessionReader, Store
 
 
 def _confirm(prompt: str) -> bool:

@@ -8,7 +8,7 @@ import json
 import sys
 
 from biofeedback.commands._db import db_path
-from biofeedback.store import SessionInfo, SessionReader
+from biofeedback.sessions.store import SessionInfo, SessionReader
 
 
 def artifact_rate(reader: SessionReader, session_id: int) -> float | None:

@@ -1,7 +1,7 @@
 """Session reports and exports: CSV, JSON, Kubios RR text, HTML and PDF.
 
 :func:`write_report` is the entry point (the ``report`` command calls it): it reads the
-sessions through a `biofeedback.store.SessionReader`, analyses them once
+sessions through a `biofeedback.sessions.store.SessionReader`, analyses them once
 (:func:`biofeedback.reports.model.build_report`) and writes the chosen format. Heavy modules
 (pandas, scipy, plotly) are imported inside the functions, so importing this package is cheap.
 
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from biofeedback.reports.model import AnalysisSettings, ReportBundle
-    from biofeedback.store import SessionReader
+    from biofeedback.sessions.store import SessionReader
 
 __all__ = ["FORMATS", "PAPERS", "render", "write_report"]
 

@@ -20,7 +20,7 @@ Metrics CSV columns: ``session_id, scope, kind, start_s, end_s, n_beats, reliabl
 value, unit, ci_low, ci_high, within_noise``. Rows with ``scope`` ``session`` (whole
 recording) or a phase name hold that span's metrics (``kind`` is the phase kind; ``value``
 empty when the metric is not computable or withheld, i.e. ``reliable`` false). Rows with
-``kind`` ``difference`` hold `biofeedback.compare` contrasts: ``scope`` is the contrast
+``kind`` ``difference`` hold `biofeedback.sessions.compare` contrasts: ``scope`` is the contrast
 (``practice-baseline``, ``recovery-baseline``), ``value`` the estimated difference (in
 ``unit``, the metric's unit; empty for ``lnRMSSD``, whose difference is a log ratio) and
 ``ci_low``/``ci_high`` its bootstrap 95 % interval.

@@ -5,7 +5,7 @@ figure only, ~4.8 MB), every later figure a ``<div>`` plus a small script. No re
 the page (checked in tests with a network-blocking headless Chromium).
 
 Content per session: header (date, device, protocol, duration, status, data quality),
-verdict in words (from `biofeedback.compare`), per-phase metrics table, differences against
+verdict in words (from `biofeedback.sessions.compare`), per-phase metrics table, differences against
 the baseline with bootstrap 95 % CIs, tachogram (phases shaded, artefacts marked, link gaps
 tinted), rolling RMSSD, Poincaré plot, PSD per phase, notes and marks, methods and settings,
 references per metric, and the caveat that HRV is a proxy, not a diagnosis. With several
@@ -222,7 +222,7 @@ def _differences(rep: SessionReport) -> str:
     out.append("</tbody></table>")
     out.append(
         "<p class='muted'>Differences are other − baseline. 95 % CIs: percentile bootstrap over "
-        "30-s windows (biofeedback.compare); “within noise” when the CI contains 0 or the change "
+        "30-s windows; “within noise” when the CI contains 0 or the change "
         "is below your smallest worthwhile change.</p>"
     )
     return "\n".join(out)

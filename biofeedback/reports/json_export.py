@@ -50,8 +50,8 @@ def _iso(ts: float | None) -> str | None:
 
 
 def _session(rep: SessionReport) -> dict[str, Any]:
-    from biofeedback.compare import difference_to_json
     from biofeedback.hrv import METRIC_KEYS
+    from biofeedback.sessions.compare import difference_to_json
 
     info = rep.info
     b = rep.beats

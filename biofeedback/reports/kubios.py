@@ -36,7 +36,7 @@ from biofeedback.reports.model import ReportBundle, SessionReport
 if TYPE_CHECKING:
     import pandas as pd
 
-    from biofeedback.store import SessionReader
+    from biofeedback.sessions.store import SessionReader
 
 __all__ = [
     "format_rr_ms",

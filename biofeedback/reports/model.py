@@ -1,12 +1,12 @@
 """What a report shows, computed once from the store: the one adapter to store/HRV/compare.
 
-:func:`build_session_report` reads a session through `biofeedback.store.SessionReader`
+:func:`build_session_report` reads a session through `biofeedback.sessions.store.SessionReader`
 (never the database directly), analyses the whole session and each protocol phase with
 `biofeedback.hrv.analyze_rr`, and returns a frozen :class:`SessionReport` that every
 renderer (CSV, JSON, Kubios, HTML, PDF) consumes. Renderers never touch the store.
 
 Differences against the baseline, their bootstrap confidence intervals, the verdict and the
-multi-session summary come from `biofeedback.compare` (``compare_sessions``), so a report
+multi-session summary come from `biofeedback.sessions.compare` (``compare_sessions``), so a report
 says exactly what ``biofeedback compare`` says.
 """
 
@@ -25,9 +25,9 @@ from biofeedback import __version__
 if TYPE_CHECKING:
     import pandas as pd
 
-    from biofeedback.compare import MultiComparison, SessionComparison
     from biofeedback.hrv import HrvResult
-    from biofeedback.store import SessionInfo, SessionReader
+    from biofeedback.sessions.compare import MultiComparison, SessionComparison
+    from biofeedback.sessions.store import SessionInfo, SessionReader
 
 __all__ = [
     "CAVEAT",
@@ -234,7 +234,7 @@ class SessionReport:
 
     @property
     def verdict(self) -> str:
-        """The comparison's verdict in words (from `biofeedback.compare`)."""
+        """The comparison's verdict in words (from `biofeedback.sessions.compare`)."""
         return " ".join(self.comparison.verdict)
 
     @property
@@ -299,16 +299,16 @@ def build_session_report(
     reader
         The store, read-only.
     session_id
-        The session; `biofeedback.store.StoreError` (a ``UserError``) if unknown.
+        The session; `biofeedback.sessions.store.StoreError` (a ``UserError``) if unknown.
     settings
         Analysis settings (default `AnalysisSettings()`).
     comparison
-        This session's `biofeedback.compare.SessionComparison` (computed if not given).
+        This session's `biofeedback.sessions.compare.SessionComparison` (computed if not given).
     now
         Generation time stamped on the report (default: current UTC time).
     """
-    from biofeedback.compare import compare_session
     from biofeedback.hrv.artifacts import TYPE_NAMES
+    from biofeedback.sessions.compare import compare_session
 
     settings = settings or AnalysisSettings()
     info = reader.session(session_id)
@@ -370,7 +370,7 @@ def build_report(
 
     Unknown ids raise the store's `StoreError` (a `UserError`) before any analysis.
     """
-    from biofeedback.compare import compare_sessions
+    from biofeedback.sessions.compare import compare_sessions
 
     if not session_ids:
         raise ValueError("build_report needs at least one session id")

@@ -20,7 +20,7 @@ from dashboards import figures
 from dashboards.ui import alert, fmt_duration
 
 if TYPE_CHECKING:
-    from biofeedback.live_worker import LiveState, LiveWorker
+    from biofeedback.sessions.live import LiveState, LiveWorker
 
 TICK_MS = 1000
 #: Poll period while a strap scan runs.

@@ -56,7 +56,7 @@ from biofeedback.hrv._types import FloatArray, IntArray
 from biofeedback.hrv.frequency import breathing_rate_per_min
 
 if TYPE_CHECKING:
-    from biofeedback.store import SessionInfo, SessionReader, Store
+    from biofeedback.sessions.store import SessionInfo, SessionReader, Store
 
 log = logging.getLogger(__name__)
 
@@ -572,7 +572,7 @@ def cache_analysis(store: Store, session_id: int) -> None:
     if store.path == ":memory:":
         return
     try:
-        from biofeedback.store import SessionReader
+        from biofeedback.sessions.store import SessionReader
 
         with SessionReader(store.path, clock=store.clock) as reader:
             info = reader.session(session_id)

@@ -2,7 +2,7 @@
 
 `SessionRecorder` consumes ``source.stream()``, turns frames into beats with
 `biofeedback.beats.BeatAssembler`, writes frames, rejected packets, beats, link events and
-markers through a `biofeedback.store.SessionWriter`, and walks the protocol's phases.
+markers through a `biofeedback.sessions.store.SessionWriter`, and walks the protocol's phases.
 
 Timeline
 --------
@@ -34,8 +34,8 @@ from enum import StrEnum
 
 from biofeedback.beats import Beat, BeatAssembler
 from biofeedback.hrv.live import LiveHrv, LiveSnapshot
-from biofeedback.protocols import Pacer, Phase, Protocol
-from biofeedback.store import Marker, MarkerKind, SessionStatus, SessionWriter
+from biofeedback.sessions.protocols import Pacer, Phase, Protocol
+from biofeedback.sessions.store import Marker, MarkerKind, SessionStatus, SessionWriter
 from devices.clock import Clock
 from devices.records import HrFrame, LinkEvent, LinkState, StreamItem
 from devices.stream import HeartRateSource, StreamSummary
@@ -166,7 +166,7 @@ class SessionRecorder:
     source
         Any `devices.stream.HeartRateSource` (strap or replay).
     writer
-        A writer from `biofeedback.store.Store.begin_session`; the recorder runs its
+        A writer from `biofeedback.sessions.store.Store.begin_session`; the recorder runs its
         `autoflush` and closes it with the final status.
     protocol
         The protocol to walk; a protocol without phases (``free``) runs until stopped or

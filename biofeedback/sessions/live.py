@@ -1,7 +1,7 @@
 """A recording that outlives the browser: an asyncio loop in a thread, read by snapshot.
 
 The dashboard must never run asyncio or touch a strap (DESIGN.md §1). `LiveWorker` owns one
-event-loop thread that runs `biofeedback.session.SessionRecorder` (strap or capture replay →
+event-loop thread that runs `SessionRecorder` (strap or capture replay →
 store), and keeps what a live display needs in a lock-protected ring buffer of beats plus the
 latest values. Web callbacks call `LiveWorker.state` (a frozen `LiveState` copy, O(new
 beats)) and the control methods `start`, `mark`, `stop`; the latter hop onto the loop thread
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from biofeedback.errors import UserError
 from biofeedback.hrv.live import LiveHrv
-from biofeedback.session import LiveEvent, LiveUpdate, RecordingResult, SessionRecorder
+from biofeedback.sessions.recorder import LiveEvent, LiveUpdate, RecordingResult, SessionRecorder
 from devices.clock import Clock
 from devices.records import HrFrame, LinkState, RejectedPacket, StreamItem
 from devices.stream import HeartRateSource
@@ -212,7 +212,7 @@ class LiveWorker:
         Builds a BLE source for ``"strap:<name or address>"`` (default:
         ``devices.ble.open_strap_source``, imported only when used).
     protocol_loader
-        ``name -> Protocol`` (default `biofeedback.protocols.load_protocol`).
+        ``name -> Protocol`` (default `biofeedback.sessions.protocols.load_protocol`).
     scanner
         ``timeout_s -> list[ScanResult]`` for `scan` (default: ``devices.ble.scan_straps``,
         imported only when used); async, or a plain function that returns quickly.
@@ -372,7 +372,7 @@ class LiveWorker:
             if self._protocol_loader is not None:
                 proto = self._protocol_loader(protocol)
             else:
-                from biofeedback.protocols import load_protocol
+                from biofeedback.sessions.protocols import load_protocol
 
                 proto = load_protocol(protocol)
             src, clock, label, kind = self._source(source, speed)
@@ -464,7 +464,7 @@ class LiveWorker:
         kind: str,
         title: str,
     ) -> RecordingResult | None:
-        from biofeedback.store import NewSession, Store
+        from biofeedback.sessions.store import NewSession, Store
 
         store = None
         try:
@@ -496,7 +496,7 @@ class LiveWorker:
             if stop_now:  # after run() has started its consumer, which stop() cancels
                 asyncio.get_running_loop().call_soon(rec.stop)
             result = await rec.run()
-            from biofeedback.compare import cache_analysis
+            from biofeedback.sessions.compare import cache_analysis
 
             cache_analysis(store, result.session_id)  # before the status: Compare is next
             with self._lock:

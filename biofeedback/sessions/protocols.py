@@ -22,7 +22,7 @@ Phase names are unique within a protocol (markers in the store refer to them); p
 ``at_s`` are seconds from the start of their phase, within the phase. A protocol with no
 phases (``free``) runs until stopped and only carries manual markers.
 
-Protocols are looked up, lowest priority first, in the bundled ``biofeedback/protocols/``
+Protocols are looked up, lowest priority first, in the bundled ``biofeedback/sessions/protocols/``
 folder, the user's config folder (``platformdirs.user_config_dir("biofeedback")/protocols``)
 and any ``--protocols-dir``; a later folder overrides an earlier one with the same name.
 """

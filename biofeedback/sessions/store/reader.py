@@ -1,0 +1,353 @@
+"""Read-only access to a store (`SessionReader`): the only read path for pages and reports."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from biofeedback.sessions.store.db import Store
+from biofeedback.sessions.store.records import PhaseSpan, SessionInfo, SessionStatus, StoreError
+from biofeedback.sessions.store.schema import (
+    SCHEMA_VERSION,
+    _check_ours,
+    _configure,
+    _sqlite_errors,
+    _user_version,
+    _writer_gone,
+)
+from devices.clock import Clock, SystemClock
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+log = logging.getLogger(__name__)
+
+# ----------------------------------------------------------------------------- reading
+
+_SESSION_COLS = (
+    "s.id, s.started_at, s.ended_at, s.status, s.protocol, s.source, s.title, s.notes, "
+    "s.device_name, s.device_address, s.device_model, s.device_firmware, s.duration_s, "
+    "s.writer_pid, s.writer_host, s.heartbeat_at, "
+    "(SELECT count(*) FROM beats b WHERE b.session_id = s.id), "
+    "(SELECT count(*) FROM frames f WHERE f.session_id = s.id), "
+    "(SELECT count(*) FROM rejected_packets r WHERE r.session_id = s.id), "
+    "(SELECT count(*) FROM link_events l WHERE l.session_id = s.id "
+    "AND l.state = 'disconnected'), "
+    "(SELECT group_concat(tag, char(31)) FROM (SELECT tag FROM tags t "
+    "WHERE t.session_id = s.id ORDER BY tag))"
+)
+
+
+class SessionReader:
+    """Read-only view of a store: the only read path for dashboards and reports.
+
+    Opens the file with a read-only ``mode=ro`` URI connection (safe beside a live writer:
+    WAL readers see the last committed state and never block it). One reader may be shared
+    between threads (a Dash server): queries are serialised by a lock.
+
+    Parameters
+    ----------
+    path
+        The database file. It must exist.
+    upgrade
+        If the file has an older schema, upgrade it first through a short read-write open
+        (otherwise a `StoreError` asks for it).
+    clock
+        Wall clock used to report dead ``recording`` sessions as ``interrupted``.
+
+    DataFrame contract
+    ------------------
+    Every DataFrame is sorted by time and has a default ``RangeIndex``; times ``t_s`` are
+    seconds on the session's stream clock (0 = start of the stream).
+
+    `beats` : ``t_s`` float (time of the beat ending the interval), ``rr_ms`` float (RR
+    interval, ms), ``rr_1024`` Int64 (raw 1/1024 s ticks, ``<NA>`` for imported ms data),
+    ``segment`` int (contiguous run; RR differences are only meaningful within one),
+    ``phase`` object (name of the phase span ``[start_s, end_s)`` containing ``t_s``; the
+    last span also holds a beat at its very end; ``None`` outside phases),
+    ``phase_kind`` object (``baseline``/``practice``/``recovery`` or ``None``). Row ``i`` is
+    beat ``idx`` ``i``.
+
+    `frames` : ``t_s`` float, ``hr_bpm`` int (strap-reported heart rate, bpm), ``contact``
+    boolean (``<NA>`` when the strap has no contact sensing), ``energy_kj`` Int64 (kJ,
+    ``<NA>`` when absent), ``raw`` object (notification bytes).
+
+    `rejected` : ``t_s`` float, ``raw`` object (bytes), ``reason`` str.
+
+    `markers` : ``t_s`` float, ``kind`` str (``phase_start``, ``phase_end``, ``mark``,
+    ``note``), ``phase`` object (phase name or ``None``), ``phase_kind`` object, ``text`` str.
+
+    `link_events` : ``t_s`` float, ``state`` str (`devices.records.LinkState` values:
+    ``connected``, ``disconnected``, ``reconnecting``, ``battery`` (detail = %), ``end``...),
+    ``detail`` str.
+    """
+
+    def __init__(
+        self, path: str | Path, *, upgrade: bool = True, clock: Clock | None = None
+    ) -> None:
+        p = Path(path)
+        self.path = p
+        self._clock: Clock = clock or SystemClock()
+        self._lock = threading.Lock()
+        where = str(p)
+        if not p.exists():
+            raise StoreError(f"{p}: no such database")
+        if p.is_dir():
+            raise StoreError(f"{p}: is a directory, expected a database file")
+        uri = f"{p.resolve().as_uri()}?mode=ro"
+        with _sqlite_errors(where):
+            conn = sqlite3.connect(
+                uri, uri=True, isolation_level=None, check_same_thread=False, timeout=5.0
+            )
+            try:
+                _configure(conn)
+                _check_ours(conn, where)
+                version = _user_version(conn)
+                if version > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"{where}: database schema version {version} is newer than this "
+                        f"program supports ({SCHEMA_VERSION}); upgrade biofeedback"
+                    )
+                if version < SCHEMA_VERSION:
+                    if not upgrade:
+                        raise StoreError(
+                            f"{where}: database schema version {version} needs an upgrade "
+                            f"to {SCHEMA_VERSION}"
+                        )
+                    conn.close()
+                    Store(p, create=False, clock=self._clock).close()
+                    conn = sqlite3.connect(
+                        uri, uri=True, isolation_level=None, check_same_thread=False
+                    )
+                    _configure(conn)
+            except BaseException:
+                conn.close()
+                raise
+        self._conn = conn
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+    def __enter__(self) -> SessionReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock, _sqlite_errors(str(self.path)):
+            return self._conn.execute(sql, params).fetchall()
+
+    def _info(self, r: tuple[Any, ...], now: float) -> SessionInfo:
+        status = SessionStatus(r[3])
+        ended = r[2]
+        if status is SessionStatus.RECORDING and _writer_gone(r[13], r[14], r[15], now):
+            status = SessionStatus.INTERRUPTED
+            ended = r[15] if r[15] is not None else r[1]
+        return SessionInfo(
+            id=int(r[0]),
+            started_at=float(r[1]),
+            ended_at=None if ended is None else float(ended),
+            status=status,
+            protocol=str(r[4]),
+            source=str(r[5]),
+            title=str(r[6]),
+            notes=str(r[7]),
+            device_name=r[8],
+            device_address=r[9],
+            device_model=r[10],
+            device_firmware=r[11],
+            duration_s=float(r[12]),
+            n_beats=int(r[16]),
+            n_frames=int(r[17]),
+            n_rejected=int(r[18]),
+            n_gaps=int(r[19]),
+            tags=tuple(r[20].split("\x1f")) if r[20] else (),
+        )
+
+    def list_sessions(
+        self, *, tag: str | None = None, protocol: str | None = None
+    ) -> list[SessionInfo]:
+        """All sessions, oldest first, optionally only those with ``tag``/``protocol``."""
+        sql = f"SELECT {_SESSION_COLS} FROM sessions s"
+        conds: list[str] = []
+        params: list[Any] = []
+        if tag is not None:
+            conds.append("EXISTS (SELECT 1 FROM tags t WHERE t.session_id = s.id AND t.tag = ?)")
+            params.append(tag)
+        if protocol is not None:
+            conds.append("s.protocol = ?")
+            params.append(protocol)
+        if conds:
+            sql += " WHERE " + " AND ".join(conds)
+        sql += " ORDER BY s.started_at, s.id"
+        now = self._clock.wall()
+        return [self._info(r, now) for r in self._query(sql, params)]
+
+    def session(self, session_id: int) -> SessionInfo:
+        """One session; `StoreError` if there is none with that id."""
+        rows = self._query(f"SELECT {_SESSION_COLS} FROM sessions s WHERE s.id = ?", (session_id,))
+        if not rows:
+            raise StoreError(f"{self.path}: no session with id {session_id}")
+        return self._info(rows[0], self._clock.wall())
+
+    def _exists(self, session_id: int) -> None:
+        if not self._query("SELECT 1 FROM sessions WHERE id = ?", (session_id,)):
+            raise StoreError(f"{self.path}: no session with id {session_id}")
+
+    def phases(self, session_id: int) -> list[PhaseSpan]:
+        """Protocol phases as recorded, in order (see `PhaseSpan`)."""
+        self._exists(session_id)
+        rows = self._query(
+            "SELECT t_s, kind, phase, phase_kind FROM markers WHERE session_id = ? "
+            "AND kind IN ('phase_start', 'phase_end') ORDER BY t_s, id",
+            (session_id,),
+        )
+        end_of_data = self._end_of_data(session_id)
+        spans: list[PhaseSpan] = []
+        open_: tuple[str, str, float] | None = None
+        for t_s, kind, phase, phase_kind in rows:
+            if kind == "phase_start":
+                if open_ is not None:
+                    spans.append(PhaseSpan(open_[0], open_[1], open_[2], float(t_s)))
+                open_ = (str(phase), str(phase_kind or ""), float(t_s))
+            elif open_ is not None and open_[0] == phase:
+                spans.append(PhaseSpan(open_[0], open_[1], open_[2], float(t_s)))
+                open_ = None
+        if open_ is not None:
+            spans.append(PhaseSpan(open_[0], open_[1], open_[2], max(open_[2], end_of_data)))
+        return spans
+
+    def cached_analysis(self, session_id: int, version: str, n_beats: int) -> str | None:
+        """The payload saved by `Store.save_analysis` for this analysis ``version`` and beat
+        count ``n_beats``, or ``None`` (no row, or a stale one)."""
+        rows = self._query(
+            "SELECT payload FROM analysis_cache WHERE session_id = ? AND version = ? "
+            "AND n_beats = ?",
+            (session_id, version, int(n_beats)),
+        )
+        return str(rows[0][0]) if rows else None
+
+    def _end_of_data(self, session_id: int) -> float:
+        row = self._query(
+            "SELECT max(duration_s, "
+            "COALESCE((SELECT max(t_s) FROM frames WHERE session_id = ?1), 0), "
+            "COALESCE((SELECT max(t_s) FROM beats WHERE session_id = ?1), 0)) "
+            "FROM sessions WHERE id = ?1",
+            (session_id,),
+        )
+        return float(row[0][0]) if row else 0.0
+
+    def beats(self, session_id: int) -> pd.DataFrame:
+        """Beats of a session with their phase (columns in the class docstring)."""
+        import numpy as np
+        import pandas as pd
+
+        self._exists(session_id)
+        rows = self._query(
+            "SELECT t_s, rr_ms, rr_1024, segment FROM beats WHERE session_id = ? ORDER BY idx",
+            (session_id,),
+        )
+        # Build column by column: a DataFrame from rows would turn a NULL in the integer
+        # column into NaN and the whole column into float.
+        df = pd.DataFrame(
+            {
+                "t_s": np.array([r[0] for r in rows], dtype=np.float64),
+                "rr_ms": np.array([r[1] for r in rows], dtype=np.float64),
+                "rr_1024": pd.array([r[2] for r in rows], dtype="Int64"),
+                "segment": np.array([r[3] for r in rows], dtype=np.int64),
+            }
+        )
+        phase = np.full(len(df), None, dtype=object)
+        phase_kind = np.full(len(df), None, dtype=object)
+        t = df["t_s"].to_numpy()
+        spans = self.phases(session_id)
+        for k, span in enumerate(spans):
+            # Half-open spans, except that the last one keeps the beat ending exactly at its
+            # end (a session stopped or ended at its last beat).
+            last = k == len(spans) - 1
+            inside = (t >= span.start_s) & ((t <= span.end_s) if last else (t < span.end_s))
+            phase[inside] = span.name
+            phase_kind[inside] = span.kind
+        df["phase"] = phase
+        df["phase_kind"] = phase_kind
+        return df
+
+    def frames(self, session_id: int) -> pd.DataFrame:
+        """Decoded frames (columns in the class docstring)."""
+        import numpy as np
+        import pandas as pd
+
+        self._exists(session_id)
+        rows = self._query(
+            "SELECT t_s, hr_bpm, contact, energy_kj, raw FROM frames WHERE session_id = ? "
+            "ORDER BY t_s, rowid",
+            (session_id,),
+        )
+        raw = np.empty(len(rows), dtype=object)
+        raw[:] = [bytes(r[4]) for r in rows]
+        return pd.DataFrame(
+            {
+                "t_s": np.array([r[0] for r in rows], dtype=np.float64),
+                "hr_bpm": np.array([r[1] for r in rows], dtype=np.int64),
+                "contact": pd.array(
+                    [None if r[2] is None else bool(r[2]) for r in rows], dtype="boolean"
+                ),
+                "energy_kj": pd.array([r[3] for r in rows], dtype="Int64"),
+                "raw": raw,
+            }
+        )
+
+    def rejected(self, session_id: int) -> pd.DataFrame:
+        """Rejected notifications (columns in the class docstring)."""
+        import numpy as np
+        import pandas as pd
+
+        self._exists(session_id)
+        rows = self._query(
+            "SELECT t_s, raw, reason FROM rejected_packets WHERE session_id = ? "
+            "ORDER BY t_s, rowid",
+            (session_id,),
+        )
+        raw = np.empty(len(rows), dtype=object)
+        raw[:] = [bytes(r[1]) for r in rows]
+        return pd.DataFrame(
+            {
+                "t_s": np.array([r[0] for r in rows], dtype=np.float64),
+                "raw": raw,
+                "reason": [str(r[2]) for r in rows],
+            }
+        )
+
+    def markers(self, session_id: int) -> pd.DataFrame:
+        """Markers (columns in the class docstring)."""
+        import pandas as pd
+
+        self._exists(session_id)
+        rows = self._query(
+            "SELECT t_s, kind, phase, phase_kind, text FROM markers WHERE session_id = ? "
+            "ORDER BY t_s, id",
+            (session_id,),
+        )
+        df = pd.DataFrame(rows, columns=["t_s", "kind", "phase", "phase_kind", "text"])
+        df["t_s"] = df["t_s"].astype("float64")
+        return df
+
+    def link_events(self, session_id: int) -> pd.DataFrame:
+        """Link events (columns in the class docstring)."""
+        import pandas as pd
+
+        self._exists(session_id)
+        rows = self._query(
+            "SELECT t_s, state, detail FROM link_events WHERE session_id = ? ORDER BY t_s, id",
+            (session_id,),
+        )
+        df = pd.DataFrame(rows, columns=["t_s", "state", "detail"])
+        df["t_s"] = df["t_s"].astype("float64")
+        return df

@@ -1,0 +1,120 @@
+"""Typed records of the session store: statuses, markers, session metadata, phase spans."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from biofeedback.errors import UserError
+from devices.records import DeviceInfo
+
+if TYPE_CHECKING:
+    pass
+
+log = logging.getLogger(__name__)
+
+
+class StoreError(UserError):
+    """The database cannot be used (not SQLite, newer schema, unknown session...)."""
+
+
+class SessionStatus(StrEnum):
+    """Life cycle of a session."""
+
+    RECORDING = "recording"
+    COMPLETE = "complete"
+    STOPPED_EARLY = "stopped_early"
+    INTERRUPTED = "interrupted"
+
+
+class MarkerKind(StrEnum):
+    """What a marker records."""
+
+    PHASE_START = "phase_start"
+    PHASE_END = "phase_end"
+    MARK = "mark"
+    NOTE = "note"
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """A point on the session timeline (``t_s``, stream clock, seconds)."""
+
+    t_s: float
+    kind: MarkerKind
+    phase: str | None = None
+    phase_kind: str | None = None
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NewSession:
+    """Metadata of a session about to be written.
+
+    ``started_at`` is Unix time in seconds (``None``: the writer's clock ``wall()`` now);
+    ``source`` says where the data came from: ``strap``, ``replay`` or ``import``.
+    """
+
+    source: str
+    protocol: str = "free"
+    device: DeviceInfo | None = None
+    title: str = ""
+    notes: str = ""
+    tags: tuple[str, ...] = ()
+    started_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """One session as listed by `SessionReader`.
+
+    Attributes
+    ----------
+    id
+        Session id (positive integer, never reused within a file).
+    started_at, ended_at
+        Unix time, seconds (wall clock). ``ended_at`` is ``None`` while recording; for an
+        interrupted session it is the last heartbeat (last commit).
+    status
+        ``recording``, ``complete``, ``stopped_early`` or ``interrupted``. A ``recording``
+        session whose writer is gone is reported ``interrupted`` even before any writer has
+        reopened the store.
+    duration_s
+        Stream time of the last stored item, seconds (stream clock starts at 0).
+    n_beats, n_frames, n_rejected, n_gaps
+        Stored beats, frames, rejected packets and ``disconnected`` link events.
+    """
+
+    id: int
+    started_at: float
+    ended_at: float | None
+    status: SessionStatus
+    protocol: str
+    source: str
+    title: str
+    notes: str
+    tags: tuple[str, ...]
+    device_name: str | None
+    device_address: str | None
+    device_model: str | None
+    device_firmware: str | None
+    duration_s: float
+    n_beats: int
+    n_frames: int
+    n_rejected: int
+    n_gaps: int
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseSpan:
+    """A protocol phase as recorded: ``[start_s, end_s)`` on the stream clock, seconds.
+
+    ``end_s`` of a phase cut short (stopped or interrupted session) is where the data end.
+    """
+
+    name: str
+    kind: str
+    start_s: float
+    end_s: float

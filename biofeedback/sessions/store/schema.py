@@ -1,0 +1,262 @@
+"""Schema, migrations and connection rules of the SQLite store (one definition of each)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sqlite3
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    pass
+
+from biofeedback.sessions.store.records import StoreError
+
+log = logging.getLogger(__name__)
+
+log = logging.getLogger(__name__)
+
+#: ``PRAGMA application_id`` of our files ("BFBK"), so we never write into someone else's db.
+APPLICATION_ID = 0x4246424B
+#: A ``recording`` session whose writer is on another host (or whose pid cannot be checked)
+#: is considered interrupted after this many seconds without a heartbeat.
+STALE_AFTER_S = 30.0
+BUSY_TIMEOUT_MS = 5000
+
+
+# ----------------------------------------------------------------------------- schema
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """Upgrade step to ``version``: statements run in one transaction."""
+
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "sessions, frames, rejected packets, beats, markers, link events, tags",
+        (
+            """CREATE TABLE migrations (
+                version INTEGER PRIMARY KEY,
+                description TEXT NOT NULL,
+                applied_at REAL NOT NULL)""",
+            """CREATE TABLE sessions (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                started_at REAL NOT NULL,
+                ended_at REAL,
+                status TEXT NOT NULL CHECK (status IN
+                    ('recording', 'complete', 'stopped_early', 'interrupted')),
+                protocol TEXT NOT NULL DEFAULT 'free',
+                source TEXT NOT NULL,
+                title TEXT NOT NULL DEFAULT '',
+                notes TEXT NOT NULL DEFAULT '',
+                device_name TEXT,
+                device_address TEXT,
+                device_model TEXT,
+                device_firmware TEXT,
+                duration_s REAL NOT NULL DEFAULT 0)""",
+            """CREATE TABLE tags (
+                session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+                tag TEXT NOT NULL,
+                PRIMARY KEY (session_id, tag)) WITHOUT ROWID""",
+            """CREATE TABLE frames (
+                session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+                t_s REAL NOT NULL,
+                hr_bpm INTEGER NOT NULL,
+                contact INTEGER,
+                energy_kj INTEGER,
+                raw BLOB NOT NULL)""",
+            "CREATE INDEX frames_by_session ON frames (session_id, t_s)",
+            """CREATE TABLE rejected_packets (
+                session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+                t_s REAL NOT NULL,
+                raw BLOB NOT NULL,
+                reason TEXT NOT NULL)""",
+            "CREATE INDEX rejected_by_session ON rejected_packets (session_id, t_s)",
+            """CREATE TABLE beats (
+                session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+                idx INTEGER NOT NULL,
+                t_s REAL NOT NULL,
+                rr_ms REAL NOT NULL,
+                rr_1024 INTEGER,
+                segment INTEGER NOT NULL,
+                PRIMARY KEY (session_id, idx)) WITHOUT ROWID""",
+            """CREATE TABLE markers (
+                id INTEGER PRIMARY KEY,
+                session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+                t_s REAL NOT NULL,
+                kind TEXT NOT NULL CHECK (kind IN ('phase_start', 'phase_end', 'mark', 'note')),
+                phase TEXT,
+                phase_kind TEXT,
+                text TEXT NOT NULL DEFAULT '')""",
+            "CREATE INDEX markers_by_session ON markers (session_id, t_s)",
+            """CREATE TABLE link_events (
+                id INTEGER PRIMARY KEY,
+                session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+                t_s REAL NOT NULL,
+                state TEXT NOT NULL,
+                detail TEXT NOT NULL DEFAULT '')""",
+            "CREATE INDEX link_events_by_session ON link_events (session_id, t_s)",
+        ),
+    ),
+    Migration(
+        2,
+        "writer heartbeat, pid and host for crash recovery",
+        (
+            "ALTER TABLE sessions ADD COLUMN heartbeat_at REAL",
+            "ALTER TABLE sessions ADD COLUMN writer_pid INTEGER",
+            "ALTER TABLE sessions ADD COLUMN writer_host TEXT",
+        ),
+    ),
+    Migration(
+        3,
+        "analysis cache of finished sessions",
+        (
+            """CREATE TABLE analysis_cache (
+                session_id INTEGER PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
+                version TEXT NOT NULL,
+                n_beats INTEGER NOT NULL,
+                payload TEXT NOT NULL,
+                created_at REAL)""",
+        ),
+    ),
+)
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+def default_db_path(env: Mapping[str, str] = os.environ) -> Path:
+    """``$BIOFEEDBACK_DB`` if set, else ``<user data dir>/biofeedback.db``."""
+    override = env.get("BIOFEEDBACK_DB")
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("biofeedback")) / "biofeedback.db"
+
+
+def _user_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(
+    conn: sqlite3.Connection,
+    *,
+    target: int = SCHEMA_VERSION,
+    migrations: Sequence[Migration] = MIGRATIONS,
+    where: str = "database",
+) -> int:
+    """Bring ``conn`` (autocommit mode) up to schema ``target``; returns the version before.
+
+    Each step runs in its own ``BEGIN IMMEDIATE`` transaction and re-reads the version inside
+    it, so two processes opening an old file at once upgrade it exactly once.
+    """
+    before = _user_version(conn)
+    if before > SCHEMA_VERSION:
+        raise StoreError(
+            f"{where}: database schema version {before} is newer than this program supports "
+            f"({SCHEMA_VERSION}); upgrade biofeedback"
+        )
+    for m in migrations:
+        if m.version > target:
+            break
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if _user_version(conn) >= m.version:
+                conn.execute("ROLLBACK")
+                continue
+            if m.version == 1:
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            for stmt in m.statements:
+                conn.execute(stmt)
+            conn.execute(
+                "INSERT INTO migrations (version, description, applied_at) VALUES (?, ?, ?)",
+                (m.version, m.description, time.time()),
+            )
+            conn.execute(f"PRAGMA user_version = {m.version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return before
+
+
+def _check_ours(conn: sqlite3.Connection, where: str) -> None:
+    # One read transaction, so the three reads see one snapshot: read one by one, a reader
+    # could see the id of a file not yet migrated and the tables of migration 1 just
+    # committed by another process, and call our own file foreign.
+    conn.execute("BEGIN")
+    try:
+        app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
+        version = _user_version(conn)
+        n_tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    finally:
+        if conn.in_transaction:  # read only: ending it either way is the same
+            conn.execute("ROLLBACK")
+    if app_id == APPLICATION_ID:
+        return
+    if app_id != 0 or version != 0 or n_tables:
+        raise StoreError(f"{where}: not a biofeedback database (another program's SQLite file)")
+
+
+def _configure(conn: sqlite3.Connection) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+
+
+def _pid_alive(pid: int) -> bool | None:
+    """``True``/``False`` if we can tell on this platform, ``None`` if not."""
+    if sys.platform == "win32":
+        # os.kill(pid, 0) would *terminate* the process on Windows; rely on the heartbeat.
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    except OSError:
+        return None
+    return True
+
+
+_HOST = socket.gethostname()
+
+
+def _writer_gone(
+    pid: int | None, host: str | None, heartbeat_at: float | None, now_wall: float
+) -> bool:
+    if pid is not None and host == _HOST:
+        alive = _pid_alive(pid)
+        if alive is not None:
+            return not alive
+    if heartbeat_at is None:
+        # A v1 file (no heartbeat) or a writer that died before its first commit.
+        return True
+    return now_wall - heartbeat_at > STALE_AFTER_S
+
+
+@contextmanager
+def _sqlite_errors(where: str) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        msg = str(exc)
+        if "not a database" in msg or "malformed" in msg or "encrypted" in msg:
+            raise StoreError(
+                f"{where}: not a biofeedback database (not SQLite or corrupted: {msg})"
+            ) from None
+        if isinstance(exc, sqlite3.OperationalError) and "unable to open" in msg:
+            raise StoreError(f"{where}: cannot open database ({msg})") from None
+        raise
