@@ -116,7 +116,7 @@ def live_latency(live_s: float) -> None:
     from playwright.sync_api import sync_playwright
     from werkzeug.serving import make_server
 
-    from biofeedback.commands.demo import demo_recording_path
+    from biofeedback.sessions.bundled import bundled_recording
     from biofeedback.sessions.live import LiveWorker
     from biofeedback.sessions.store import SessionReader, Store
     from dashboards import create_app
@@ -125,7 +125,7 @@ def live_latency(live_s: float) -> None:
         db = Path(d) / "live.db"
         Store(db).close()
         reader = SessionReader(db)
-        w = LiveWorker(db, recordings={"scb": demo_recording_path()})
+        w = LiveWorker(db, recordings={"scb": bundled_recording()})
         app = create_app(reader, w)
         srv = make_server("127.0.0.1", 0, app.server, threaded=True)
         threading.Thread(target=srv.serve_forever, daemon=True).start()

@@ -7,8 +7,8 @@ Usage (from the repository root)::
 
 Each recording is produced by :func:`biofeedback.simulate.simulate_capture` from a fixed seed
 and a fixed scenario (phases, strap quirks) defined below, and written with
-:class:`devices.capture.CaptureWriter`. ``self-compassion-break.jsonl`` is also written to
-``biofeedback/data/`` (package data used by ``biofeedback demo``). Nothing here reads the
+:class:`devices.capture.CaptureWriter`. This folder ships as the package
+``biofeedback.recordings`` (``biofeedback demo`` replays one from there). Nothing here reads the
 clock or the network, so the output depends only on this file, the simulator and numpy's
 PCG64 stream. See ``recordings/README.md`` for the format and the timelines.
 """
@@ -30,8 +30,6 @@ if str(ROOT) not in sys.path:
 
 if TYPE_CHECKING:
     from biofeedback.simulate import SimulatedCapture
-
-PACKAGE_DATA = ROOT / "biofeedback" / "data"
 
 
 def self_compassion_break() -> SimulatedCapture:
@@ -172,8 +170,6 @@ RECORDINGS: dict[str, Callable[[], SimulatedCapture]] = {
     "resting-clean.jsonl": resting_clean,
     "hostile.jsonl": hostile,
 }
-#: Recordings also shipped as package data (biofeedback/data/).
-PACKAGED = ("self-compassion-break.jsonl",)
 
 
 def render(name: str) -> bytes:
@@ -191,10 +187,7 @@ def render(name: str) -> bytes:
 
 def targets(name: str) -> list[Path]:
     """Every path recording ``name`` is written to."""
-    out = [HERE / name]
-    if name in PACKAGED:
-        out.append(PACKAGE_DATA / name)
-    return out
+    return [HERE / name]
 
 
 def main(argv: list[str] | None = None) -> int:

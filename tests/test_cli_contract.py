@@ -9,12 +9,11 @@ import sys
 
 import pytest
 
-from biofeedback.cli import build_parser
-from biofeedback.commands import COMMANDS
+from biofeedback.cli import COMMANDS, build_parser
 
 from .conftest import REPO
 
-HEAVY = ("neurokit2", "bleak", "dash", "plotly", "pandas", "scipy", "dbus_fast")
+HEAVY = ("neurokit2", "bleak", "dash", "plotly", "pandas", "scipy", "numpy", "dbus_fast")
 
 
 def _imported_after(code: str) -> list[str]:

@@ -71,7 +71,7 @@ def test_live_demo_mark_stop_compare_and_every_page(
 
     expect.set_options(timeout=15_000)
 
-    from biofeedback.commands.demo import demo_recording_path
+    from biofeedback.sessions.bundled import bundled_recording
     from biofeedback.sessions.live import LiveWorker
     from biofeedback.sessions.store import SessionReader
     from dashboards import create_app
@@ -85,7 +85,7 @@ def test_live_demo_mark_stop_compare_and_every_page(
         raise FileNotFoundError(errno.ENOENT, "No such file or directory")
 
     worker = LiveWorker(
-        db, recordings={"self-compassion-break": demo_recording_path()}, scanner=no_bluetooth
+        db, recordings={"self-compassion-break": bundled_recording()}, scanner=no_bluetooth
     )
     url = dash_server(create_app(reader, worker))
     ARTIFACTS.mkdir(exist_ok=True)

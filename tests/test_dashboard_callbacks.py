@@ -13,7 +13,7 @@ pytest.importorskip("dash")
 
 from dash import no_update
 
-from biofeedback.commands.demo import demo_recording_path
+from biofeedback.sessions.bundled import bundled_recording
 from biofeedback.sessions.live import LiveWorker
 from biofeedback.sessions.store import SessionReader, Store
 from dashboards import create_app
@@ -205,7 +205,7 @@ def _wait(pred: Any, timeout_s: float) -> None:
 
 
 def test_live_tick_resets_then_extends_with_new_beats_only(tmp_path: Path) -> None:
-    w = LiveWorker(tmp_path / "live.db", recordings={"scb": demo_recording_path()})
+    w = LiveWorker(tmp_path / "live.db", recordings={"scb": bundled_recording()})
     try:
         idle = live_page.live_tick(w, None)
         assert idle["live-start.disabled"] is False

@@ -19,8 +19,8 @@ pytest.importorskip("dash")
 
 from dash import no_update
 
-from biofeedback.commands.demo import demo_recording_path
 from biofeedback.errors import UserError
+from biofeedback.sessions.bundled import bundled_recording
 from biofeedback.sessions.live import LiveWorker
 from biofeedback.sessions.protocols import load_protocol
 from biofeedback.sessions.store import SessionReader, Store
@@ -107,7 +107,7 @@ def test_scan_fills_the_dropdown_and_start_uses_the_picked_strap(tmp_path: Path)
 
     w = LiveWorker(
         tmp_path / "s.db",
-        recordings={"scb": demo_recording_path()},
+        recordings={"scb": bundled_recording()},
         scanner=scanner,
         strap_opener=opener,
     )
@@ -145,7 +145,7 @@ def test_scan_without_bluetooth_says_so_in_one_line(tmp_path: Path) -> None:
         # what dbus-fast raises when the system bus socket is missing (no BlueZ / D-Bus)
         raise FileNotFoundError(errno.ENOENT, "No such file or directory")
 
-    w = LiveWorker(tmp_path / "s.db", recordings={"scb": demo_recording_path()}, scanner=no_dbus)
+    w = LiveWorker(tmp_path / "s.db", recordings={"scb": bundled_recording()}, scanner=no_dbus)
     try:
         live_page.scan_click(w)
         wait_for(lambda: not w.scan_state().running)
@@ -251,7 +251,7 @@ def test_two_simultaneous_starts_give_one_recording(tmp_path: Path) -> None:
         return load_protocol(name)
 
     w = LiveWorker(
-        tmp_path / "two.db", recordings={"scb": demo_recording_path()}, protocol_loader=loader
+        tmp_path / "two.db", recordings={"scb": bundled_recording()}, protocol_loader=loader
     )
     outcomes: list[str] = []
 
@@ -282,7 +282,7 @@ def test_store_locked_by_another_writer_is_a_friendly_message(tmp_path: Path) ->
     Store(db).close()
     other = sqlite3.connect(db, isolation_level=None)
     other.execute("BEGIN EXCLUSIVE")  # another program writing and not letting go
-    w = LiveWorker(db, recordings={"scb": demo_recording_path()})
+    w = LiveWorker(db, recordings={"scb": bundled_recording()})
     try:
         w.start("replay:scb", PROTOCOL, speed=0)
         wait_for(lambda: not w.running, 20)

@@ -132,7 +132,7 @@ async def test_strap_capture_header_has_the_device_info_read_after_connecting(
     the capture header must carry them (not the bare name typed on the command line)."""
     import io
 
-    from biofeedback.commands.record import stream_to_terminal
+    from biofeedback.cli.record import stream_to_terminal
     from devices.ble import BleHeartRateSource
     from devices.clock import VirtualClock
     from devices.replay_backend import ReplayBleakClient, ReplayBleakScanner, ReplayPeer

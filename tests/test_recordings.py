@@ -75,9 +75,11 @@ def test_check_fails_on_a_stale_or_missing_file(tmp_path: Path) -> None:
     assert "hostile.jsonl" in r.stderr
 
 
-def test_package_data_copy_is_identical() -> None:
-    packaged = REPO / "biofeedback" / "data" / "self-compassion-break.jsonl"
-    assert packaged.read_bytes() == (RECORDINGS / "self-compassion-break.jsonl").read_bytes()
+def test_demo_recording_is_the_one_in_recordings() -> None:
+    # One copy: the folder itself is the package biofeedback.recordings.
+    from biofeedback.sessions.bundled import bundled_recording
+
+    assert bundled_recording().resolve() == (RECORDINGS / "self-compassion-break.jsonl").resolve()
 
 
 @pytest.mark.parametrize("name", NAMES)

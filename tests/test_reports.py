@@ -224,7 +224,7 @@ def test_kubios_round_trip_through_rr_reader_and_import(
     # Through the `import` command's RR path into a fresh store: same beats again.
     import importlib
 
-    imp = importlib.import_module("biofeedback.commands.import")
+    imp = importlib.import_module("biofeedback.cli.import_")
     db2 = tmp_path / "reimport.db"
     with Store(db2) as store:
         sid = imp.import_rr(out, store, title="re-imported", tags=())
@@ -418,7 +418,7 @@ def test_imported_beats_without_ticks_export(tmp_path: Path) -> None:
     import importlib
 
     jsonschema = pytest.importorskip("jsonschema")
-    imp = importlib.import_module("biofeedback.commands.import")
+    imp = importlib.import_module("biofeedback.cli.import_")
     rng = np.random.default_rng(5)
     rr = np.round(900 + 40 * rng.standard_normal(400), 1)
     src = tmp_path / "rr.txt"
@@ -455,7 +455,7 @@ def test_unreliable_session_report_prints_no_poincare_numbers(tmp_path: Path) ->
     the Poincaré title must not print SD1/SD2 from that garbage either."""
     import importlib
 
-    imp = importlib.import_module("biofeedback.commands.import")
+    imp = importlib.import_module("biofeedback.cli.import_")
     rng = np.random.default_rng(6)
     # source: property of the construction: alternating short/long RR (bigeminy), > 10 %
     # of successive RR change by > 20 %, so the reliability gate must trip

@@ -6,14 +6,19 @@ import argparse
 import datetime as dt
 import json
 import math
+from typing import TYPE_CHECKING
 
-from biofeedback.sessions.compare import (
-    PHASE_KEYS,
-    MultiComparison,
-    SessionComparison,
-    compare_sessions,
-    comparison_to_json,
-)
+if TYPE_CHECKING:
+    from biofeedback.sessions.compare import MultiComparison, SessionComparison
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sessions", nargs="+", type=int, metavar="SESSION", help="session id(s)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--db", metavar="PATH", help="database (default: $BIOFEEDBACK_DB or user data dir)"
+    )
+
 
 _HEAD = {
     "MeanHR_bpm": "HR bpm",
@@ -34,6 +39,8 @@ def _cell(key: str, v: float | None) -> str:
 
 
 def format_session(c: SessionComparison) -> str:
+    from biofeedback.sessions.compare import PHASE_KEYS
+
     """A readable table of one session's comparison."""
     when = dt.datetime.fromtimestamp(c.started_at).strftime("%Y-%m-%d %H:%M")
     lines = [
@@ -81,7 +88,8 @@ def format_comparison(mc: MultiComparison) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from biofeedback.commands._db import db_path
+    from biofeedback.cli.options import db_path
+    from biofeedback.sessions.compare import compare_sessions, comparison_to_json
     from biofeedback.sessions.store import SessionReader
 
     path = db_path(args)

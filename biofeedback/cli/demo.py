@@ -13,21 +13,50 @@ import argparse
 import asyncio
 import sys
 import tempfile
-from importlib import resources
 from pathlib import Path
 
 from biofeedback.errors import UserError
 
-DEMO_RECORDING = "self-compassion-break.jsonl"
 
-
-def demo_recording_path() -> Path:
-    """The bundled demo capture (package data, so it works from an installed wheel)."""
-    return Path(str(resources.files("biofeedback") / "data" / DEMO_RECORDING))
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="replay speed: 1 real time (default), X times faster, 0 as fast as possible",
+    )
+    p.add_argument(
+        "--recording",
+        metavar="CAPTURE",
+        default=None,
+        help="capture to replay (default: the bundled self-compassion-break session)",
+    )
+    p.add_argument(
+        "--no-dashboard",
+        action="store_true",
+        help="print the replayed frames to the terminal instead of starting the dashboard",
+    )
+    p.add_argument("--port", type=int, default=8050, help="dashboard port (default 8050)")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="dashboard address (default 127.0.0.1: this computer)"
+    )
+    p.add_argument(
+        "--protocol",
+        default="self-compassion-break",
+        metavar="NAME",
+        help="protocol walked during the replay (default self-compassion-break)",
+    )
+    p.add_argument(
+        "--db",
+        metavar="PATH",
+        default=None,
+        help="store for the demo session (default: a temporary file, deleted at exit)",
+    )
 
 
 def _terminal(args: argparse.Namespace, path: Path) -> int:
-    from biofeedback.commands.record import stream_to_terminal
+    from biofeedback.cli.record import stream_to_terminal
     from devices.capture import CaptureError
     from devices.replay import CaptureReplaySource, clock_for_speed
 
@@ -46,7 +75,7 @@ def _terminal(args: argparse.Namespace, path: Path) -> int:
 
 
 def _dashboard(args: argparse.Namespace, path: Path) -> int:
-    from biofeedback.commands.dashboard import (
+    from dashboards.server import (
         Server,
         network_warning,
         open_dashboard,
@@ -103,7 +132,9 @@ def _dashboard(args: argparse.Namespace, path: Path) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    path = Path(args.recording) if args.recording else demo_recording_path()
+    from biofeedback.sessions.bundled import bundled_recording
+
+    path = Path(args.recording) if args.recording else bundled_recording()
     if args.speed < 0:
         raise UserError(f"--speed: expected a number >= 0, got {args.speed}")
     if args.no_dashboard:

@@ -1,19 +1,18 @@
-"""``biofeedback dashboard``: serve the Dash dashboard over a session store."""
+"""Serving the dashboard: a werkzeug server in a thread, the store reader and live worker.
+
+Used by ``biofeedback dashboard`` and ``biofeedback demo`` (the CLI only parses and prints).
+"""
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import logging
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from biofeedback.errors import UserError
-
-DEMO_RECORDING_NAME = "self-compassion-break"
 
 
 def network_warning(host: str) -> str | None:
@@ -97,32 +96,3 @@ def open_dashboard(
 
     app = create_app(reader, worker, warm=warm)
     return app, worker
-
-
-def bundled_recordings() -> dict[str, Path]:
-    from biofeedback.commands.demo import demo_recording_path
-
-    return {DEMO_RECORDING_NAME: demo_recording_path()}
-
-
-def run(args: argparse.Namespace, out: TextIO = sys.stderr) -> int:
-    from biofeedback.commands._db import db_path
-
-    db = db_path(args)
-    if not args.db:
-        db.parent.mkdir(parents=True, exist_ok=True)
-    if not (0 <= args.port <= 65535):
-        raise UserError(f"--port: expected 0..65535, got {args.port}")
-    warn = network_warning(args.host)
-    app, worker = open_dashboard(db, live_recordings=bundled_recordings())
-    server = Server(app.server, args.host, args.port).start()
-    if warn:
-        print(warn, file=out)
-    print(f"dashboard: {server.url}/  (store {db}); Ctrl-C to stop", file=out)
-    try:
-        serve_until_interrupted(server)
-    finally:
-        print("dashboard: stopping…", file=out)
-        worker.close()
-        server.stop()
-    return 0

@@ -11,6 +11,17 @@ from biofeedback.errors import UserError
 from devices.ble import ScanResult, bluetooth_unavailable_reason, scan_straps
 
 
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="seconds to listen for advertisements (default 5)",
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
+
+
 def as_json(r: ScanResult) -> dict[str, object]:
     """One strap as printed by ``scan --json``."""
     return {"name": r.name, "address": r.address, "rssi_dbm": r.rssi_dbm}

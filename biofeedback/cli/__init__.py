@@ -1,9 +1,11 @@
 """Command-line entry point: ``biofeedback <command> ...``.
 
 The CLI is the one composition root: it builds sources, stores and apps and wires them
-together. Each command lives in ``biofeedback.commands.<name>`` with ``add_parser`` (cheap, no
-heavy imports) and ``run(args) -> int``; the module is imported only when the command runs
-so ``--help`` stays fast.
+together. Each command is one module ``biofeedback.cli.<stem>`` with ``add_arguments(parser)``
+and ``run(args) -> int``. Every command module is imported to build the parser, so a command
+module imports only the standard library and light project modules at its top; the heavy
+ones (numpy, pandas, dash, bleak) are imported inside ``run`` and the functions it calls, which
+keeps ``--help`` fast.
 
 Exit codes: 0 ok, 2 bad input (one-line message naming the file and problem), 1 internal error.
 """
@@ -17,7 +19,6 @@ import sys
 from collections.abc import Sequence
 
 from biofeedback import __version__
-from biofeedback.commands import COMMANDS
 from biofeedback.errors import UserError
 from devices.capture import CaptureError
 from devices.supervisor import LinkUnavailableError
@@ -26,6 +27,20 @@ from devices.supervisor import LinkUnavailableError
 #: ``devices`` cannot import ``biofeedback.errors`` (dependency direction), so its own
 #: error types are mapped here, in the composition root.
 USER_ERRORS: tuple[type[Exception], ...] = (UserError, CaptureError, LinkUnavailableError)
+
+#: command -> (module stem in ``biofeedback.cli``, one-line help).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("demo", "replay a bundled recording as a live strap (and dashboard)"),
+    "scan": ("scan", "list nearby heart-rate straps (service 0x180D)"),
+    "record": ("record", "stream a strap or a capture replay; record a guided session"),
+    "analyze": ("analyze", "HRV analysis of an RR file or capture"),
+    "compare": ("compare", "per-phase HRV, differences with confidence intervals, verdict"),
+    "import": ("import_", "store an RR file (text, CSV, Kubios) or a capture as a session"),
+    "sessions": ("sessions", "list stored sessions"),
+    "session": ("session", "tag, rename, annotate or delete a stored session"),
+    "dashboard": ("dashboard", "serve the dashboard (live view, sessions, comparison, trends)"),
+    "report": ("report", "write a session report or export: html, pdf, csv, json, kubios"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
-        mod = importlib.import_module(f"biofeedback.commands.{module}_args")
+        mod = importlib.import_module(f"biofeedback.cli.{module}")
         p = sub.add_parser(name, help=help_text, description=help_text)
         mod.add_arguments(p)
     return parser
@@ -57,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     module, _ = COMMANDS[args.command]
     try:
-        mod = importlib.import_module(f"biofeedback.commands.{module}")
+        mod = importlib.import_module(f"biofeedback.cli.{module}")
         rc: int = mod.run(args)
     except USER_ERRORS as exc:
         print(f"biofeedback {args.command}: error: {exc}", file=sys.stderr)

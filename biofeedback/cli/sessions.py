@@ -7,8 +7,25 @@ import datetime as dt
 import json
 import sys
 
-from biofeedback.commands._db import db_path
+from biofeedback.cli.options import db_path
 from biofeedback.sessions.store import SessionInfo, SessionReader
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
+    p.add_argument(
+        "--db",
+        metavar="PATH",
+        default=None,
+        help="session database (default: $BIOFEEDBACK_DB, else the user data folder)",
+    )
+    p.add_argument("--tag", default=None, help="only sessions with this tag")
+    p.add_argument("--protocol", default=None, help="only sessions of this protocol")
+    p.add_argument(
+        "--no-artifacts",
+        action="store_true",
+        help="skip the artefact-rate column (faster on many long sessions)",
+    )
 
 
 def artifact_rate(reader: SessionReader, session_id: int) -> float | None:

@@ -22,10 +22,30 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from biofeedback.beats import Beat
-from biofeedback.commands._db import db_path
+from biofeedback.cli.options import db_path
 from biofeedback.errors import UserError
 from biofeedback.sessions.protocols import Protocol, ProtocolError, parse_protocol
 from biofeedback.sessions.store import NewSession, SessionStatus, Store
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "file",
+        metavar="FILE",
+        help="RR text (one ms value per line), CSV with an RR column, Kubios RR .txt, "
+        "or a capture (.jsonl)",
+    )
+    p.add_argument(
+        "--db",
+        metavar="PATH",
+        default=None,
+        help="session database (default: $BIOFEEDBACK_DB, else the user data folder)",
+    )
+    p.add_argument("--title", default=None, help="session title (default: the file name)")
+    p.add_argument(
+        "--tag", action="append", default=[], metavar="TAG", help="tag the session (repeatable)"
+    )
+
 
 if TYPE_CHECKING:
     from biofeedback.importers import ImportedRR

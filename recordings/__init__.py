@@ -1,0 +1,1 @@
+"""The bundled captures (synthetic), shipped as package data; see README.md here."""
