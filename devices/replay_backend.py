@@ -20,7 +20,7 @@ up the strap goes silent and stops advertising, like one taken off and switched 
 
 Relies on bleak's backend API (``BaseBleakClient``, ``BaseBleakScanner``, the GATT
 collection constructors), which bleak documents as unstable: bleak is pinned ``<4`` and
-``tests/test_replay_backend.py`` has a canary on the parts used here.
+``tests/devices/test_replay_backend.py`` has a canary on the parts used here.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ c1 = 0.13, c2 = 0.17, alpha = 5.2, 91-beat threshold window, 11-beat median filt
 beat classification flow of Lipponen & Tarvainen 2019, Fig. 1). Only beats whose normalised
 dRR exceeds 1 go through the (short) Python classification loop, so the cost is dominated by
 two rolling quantiles: ~10 ms for 1 h instead of neurokit2's ~36 µs per beat per pass.
-``tests/test_hrv_artifacts.py`` checks that the flagged indices equal neurokit2's.
+``tests/hrv/test_hrv_artifacts.py`` checks that the flagged indices equal neurokit2's.
 
 Correction works on beat times like neurokit2 (time-preserving): an *extra* beat is
 deleted (its two intervals merge), a *missed* beat is inserted halfway, and an *ectopic* or

@@ -1,7 +1,7 @@
 """Frequency-domain HRV in ms² (Kubios conventions).
 
 Pipeline (matches Kubios HRV Premium 3.1.0's FFT spectrum to ≈0.1 % on the pyhrv/NSRDB
-reports, see ``tests/test_hrv_kubios.py``):
+reports, see ``tests/hrv/test_hrv_kubios.py``):
 
 1. per segment, NN values placed at their beat times and interpolated with a cubic spline
    at 4 Hz from the first to the last beat;

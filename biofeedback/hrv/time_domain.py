@@ -2,7 +2,7 @@
 
 Successive differences are taken only inside a segment (``segment`` ids), never across a
 gap. Conventions, checked against Kubios HRV Premium 3.1.0 reports
-(``tests/test_hrv_kubios.py``):
+(``tests/hrv/test_hrv_kubios.py``):
 
 * SDNN: sample SD (ddof = 1); MeanHR = 60000 / MeanNN (Kubios), SDHR = SD of the
   instantaneous HR 60000/NN (ddof = 1; see the test for why Kubios 3.1's exported STD HR is

@@ -33,7 +33,7 @@ from devices.heart_rate import encode_measurement
 from devices.records import DeviceInfo
 from devices.replay import CaptureReplaySource
 
-from .conftest import RECORDINGS, REPO
+from tests.conftest import RECORDINGS, REPO
 
 SPEED = 5.0
 KILL_AT_S = 30.0

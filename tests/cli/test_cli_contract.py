@@ -11,7 +11,7 @@ import pytest
 
 from biofeedback.cli import COMMANDS, build_parser
 
-from .conftest import REPO
+from tests.conftest import REPO
 
 HEAVY = ("neurokit2", "bleak", "dash", "plotly", "pandas", "scipy", "numpy", "dbus_fast")
 

@@ -17,7 +17,7 @@ from biofeedback.sessions.protocols import (
     load_protocol,
 )
 
-from .conftest import REPO
+from tests.conftest import REPO
 
 GOOD = """
 name = "mine"

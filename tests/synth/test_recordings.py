@@ -22,7 +22,7 @@ from devices.capture import Capture, read_capture
 from devices.records import HrFrame, LinkEvent, LinkState, RejectedPacket, StreamItem
 from devices.replay import CaptureReplaySource, clock_for_speed
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RECORDINGS = REPO / "recordings"
 GENERATE = RECORDINGS / "generate.py"
 NAMES = ("self-compassion-break.jsonl", "resting-clean.jsonl", "hostile.jsonl")

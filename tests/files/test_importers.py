@@ -24,7 +24,7 @@ from biofeedback.importers import (
     rr_from_ecg,
 )
 
-REF = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "polar_h10_detectpvc"
+REF = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "polar_h10_detectpvc"
 
 
 def _rr(n: int = 300, seed: int = 7) -> np.ndarray:

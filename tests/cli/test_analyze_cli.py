@@ -16,7 +16,7 @@ from biofeedback.errors import UserError
 from biofeedback.hrv.analysis import METRIC_KEYS
 from biofeedback.simulate import stationary_rr as simulate_rr
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _args(*argv: str) -> argparse.Namespace:

@@ -19,7 +19,7 @@ from devices.replay import CaptureReplaySource
 from devices.replay_backend import ReplayBleakClient, ReplayBleakScanner, ReplayPeer
 from devices.supervisor import SupervisorConfig
 
-RECORDINGS = Path(__file__).resolve().parents[1] / "recordings"
+RECORDINGS = Path(__file__).resolve().parents[2] / "recordings"
 
 
 def _frames(items: list[StreamItem]) -> list[tuple[str, bytes]]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import REPO
+from tests.conftest import REPO
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts"

@@ -1,6 +1,6 @@
 """A fake BlueZ (``org.bluez``) on a private system bus, for bleak's real Linux backend.
 
-Not a test module: ``tests/test_ble_fake_bluez.py`` uses it. The pieces:
+Not a test module: ``tests/devices/test_ble_fake_bluez.py`` uses it. The pieces:
 
 * :class:`DbusDaemon` starts ``dbus-daemon`` with a ``<type>system</type>`` config, a unix
   socket in a temporary folder and an allow-all policy. Tests point bleak at it by setting

@@ -20,7 +20,7 @@ from devices.heart_rate import encode_measurement
 from devices.records import DeviceInfo, StreamItem
 from devices.replay import CaptureReplaySource, clock_for_speed
 
-from .conftest import RECORDINGS
+from tests.conftest import RECORDINGS
 
 BUNDLED = RECORDINGS / "self-compassion-break.jsonl"
 

@@ -21,11 +21,11 @@ import pytest
 from devices.ble import BleHeartRateSource, scan_straps
 from devices.records import HrFrame, LinkEvent, LinkState, StreamItem
 from devices.supervisor import SupervisorConfig
-from tests.fake_bluez import DbusDaemon, DbusUnavailable, FakeBluez, VirtualStrap
+from tests.support.fake_bluez import DbusDaemon, DbusUnavailable, FakeBluez, VirtualStrap
 
 pytestmark = [pytest.mark.fake_bluez, pytest.mark.skipif(sys.platform != "linux", reason="BlueZ")]
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CAPTURE = REPO / "recordings" / "resting-clean.jsonl"
 # Short supervisor settings so each scenario takes well under a second.
 FAST = SupervisorConfig(

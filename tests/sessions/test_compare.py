@@ -33,7 +33,7 @@ from biofeedback.simulate import Phase, inject_artefacts, random_artefact_sites,
 from devices.capture import read_capture
 from devices.replay import CaptureReplaySource, clock_for_speed
 
-from .conftest import RECORDINGS
+from tests.conftest import RECORDINGS
 
 SCB = RECORDINGS / "self-compassion-break.jsonl"
 
@@ -232,7 +232,7 @@ def test_record_then_compare_end_to_end_through_the_cli(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from .conftest import REPO
+    from tests.conftest import REPO
 
     db = tmp_path / "e2e.db"
     base = [sys.executable, "-m", "biofeedback"]

@@ -13,7 +13,7 @@ from devices.capture import CaptureEvent, CaptureHeader, CaptureOrigin, CaptureW
 from devices.heart_rate import encode_measurement
 from devices.records import DeviceInfo
 
-from .conftest import REPO
+from tests.conftest import REPO
 
 
 def _small_capture(path: Path) -> Path:

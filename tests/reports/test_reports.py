@@ -39,7 +39,7 @@ from biofeedback.sessions.store import NewSession, SessionReader, Store
 from devices.clock import VirtualClock
 from devices.replay import CaptureReplaySource
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CAPTURE = REPO / "recordings" / "self-compassion-break.jsonl"
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 
