@@ -10,7 +10,6 @@ import sys
 import pytest
 
 from biofeedback.cli import COMMANDS, build_parser
-
 from tests.conftest import REPO
 
 HEAVY = ("neurokit2", "bleak", "dash", "plotly", "pandas", "scipy", "numpy", "dbus_fast")

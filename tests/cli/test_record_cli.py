@@ -12,7 +12,6 @@ from biofeedback.cli import main
 from devices.capture import CaptureEvent, CaptureHeader, CaptureOrigin, CaptureWriter, read_capture
 from devices.heart_rate import encode_measurement
 from devices.records import DeviceInfo
-
 from tests.conftest import REPO
 
 

@@ -20,7 +20,6 @@ from devices.clock import VirtualClock
 from devices.heart_rate import encode_measurement
 from devices.records import DeviceInfo, StreamItem
 from devices.replay import CaptureReplaySource
-
 from tests.conftest import RECORDINGS, REPO
 
 RR_TEXT = "# exported\n812\n845.5\n\n830\n798\n860\n"

@@ -1,6 +1,6 @@
 """bleak's REAL Linux (BlueZ D-Bus) backend against a fake ``org.bluez`` on a private bus.
 
-No ``backend=`` override anywhere: bleak talks D-Bus to `tests.fake_bluez`, which serves the
+No ``backend=`` override anywhere: bleak talks D-Bus to `tests.support.fake_bluez`, which serves the
 adapter, a heart-rate strap and its GATT table from this test's event loop. Covers scan by
 service UUID, connect, notifications and decoding, Device Information / battery reads, a
 forced link loss followed by our supervisor's automatic reconnect, the gap as link events,

@@ -32,7 +32,6 @@ from biofeedback.sessions.store import Marker, MarkerKind, NewSession, SessionRe
 from biofeedback.simulate import Phase, inject_artefacts, random_artefact_sites, simulate_rr
 from devices.capture import read_capture
 from devices.replay import CaptureReplaySource, clock_for_speed
-
 from tests.conftest import RECORDINGS
 
 SCB = RECORDINGS / "self-compassion-break.jsonl"

@@ -32,7 +32,6 @@ from devices.clock import VirtualClock
 from devices.heart_rate import encode_measurement
 from devices.records import DeviceInfo
 from devices.replay import CaptureReplaySource
-
 from tests.conftest import RECORDINGS, REPO
 
 SPEED = 5.0

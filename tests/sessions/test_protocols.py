@@ -16,7 +16,6 @@ from biofeedback.sessions.protocols import (
     list_protocols,
     load_protocol,
 )
-
 from tests.conftest import REPO
 
 GOOD = """

@@ -19,7 +19,6 @@ from devices.clock import VirtualClock
 from devices.heart_rate import encode_measurement
 from devices.records import DeviceInfo, StreamItem
 from devices.replay import CaptureReplaySource, clock_for_speed
-
 from tests.conftest import RECORDINGS
 
 BUNDLED = RECORDINGS / "self-compassion-break.jsonl"

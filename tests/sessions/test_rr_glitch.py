@@ -24,8 +24,7 @@ from biofeedback.hrv.analysis import analyze_rr
 from biofeedback.hrv.live import LiveHrv
 from devices.heart_rate import encode_measurement
 from devices.records import StreamItem
-
-from .conftest import RECORDINGS
+from tests.conftest import RECORDINGS
 
 
 def _glitched(tmp_path: Path, hexes: tuple[str, ...] = ("16400000",), at_s: float = 100.0) -> Path:
@@ -121,7 +120,7 @@ def test_replay_with_rr_zero_finishes_complete_and_every_reader_copes(
 
 
 def test_dashboard_pages_cope_with_stored_zero_rr(tmp_path: Path) -> None:
-    from biofeedback.store import SessionReader
+    from biofeedback.sessions.store import SessionReader
     from dashboards import data
 
     cap = _glitched(tmp_path, ("16400000", "1040ffff"))
@@ -172,9 +171,9 @@ def _fuzz_capture(path: Path, payloads: list[bytes]) -> Path:
 
 
 async def _record_through_ble_backend(capture: Path, db: Path) -> int:
-    from biofeedback.protocols import parse_protocol
-    from biofeedback.session import SessionRecorder
-    from biofeedback.store import NewSession, Store
+    from biofeedback.sessions.protocols import parse_protocol
+    from biofeedback.sessions.recorder import SessionRecorder
+    from biofeedback.sessions.store import NewSession, Store
     from devices.ble import BleHeartRateSource
     from devices.clock import VirtualClock
     from devices.replay_backend import ReplayBleakClient, ReplayBleakScanner, ReplayPeer
@@ -220,7 +219,7 @@ _payload = st.one_of(
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(payloads=st.lists(_payload, min_size=1, max_size=12))
 def test_fuzzed_notifications_never_kill_the_recorder(payloads: list[bytes]) -> None:
-    from biofeedback.store import SessionReader, SessionStatus
+    from biofeedback.sessions.store import SessionReader, SessionStatus
 
     with tempfile.TemporaryDirectory() as d:
         cap = _fuzz_capture(Path(d) / "fuzz.jsonl", payloads)
