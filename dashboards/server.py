@@ -83,15 +83,30 @@ def serve_until_interrupted(
 
 
 def open_dashboard(
-    db: Path, *, live_recordings: dict[str, Path] | None = None, warm: bool = True
+    db: Path,
+    *,
+    live_recordings: dict[str, Path] | None = None,
+    warm: bool = True,
+    adapter: str | None = None,
 ) -> tuple[Any, Any]:
-    """Store reader + live worker + Dash app for ``db`` (created if missing)."""
+    """Store reader + live worker + Dash app for ``db`` (created if missing).
+
+    ``adapter`` (``"hci1"``) is the Bluetooth adapter the Live page scans and connects with.
+    """
     from biofeedback.sessions.live import LiveWorker
     from biofeedback.sessions.store import SessionReader, Store
 
     Store(db).close()  # create / upgrade / recover interrupted sessions first
     reader = SessionReader(db)
-    worker = LiveWorker(db, recordings=live_recordings or {})
+    strap: dict[str, Any] = {}
+    if adapter is not None:
+        import functools
+
+        from devices import ble  # bleak itself is imported only when a strap is used
+
+        strap["strap_opener"] = functools.partial(ble.open_strap_source, adapter=adapter)
+        strap["scanner"] = functools.partial(ble.scan_straps, adapter=adapter)
+    worker = LiveWorker(db, recordings=live_recordings or {}, **strap)
     from dashboards import create_app
 
     app = create_app(reader, worker, warm=warm)

@@ -16,7 +16,7 @@ import errno
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from devices.clock import Clock, SystemClock
@@ -26,7 +26,6 @@ from devices.records import (
     BODY_SENSOR_LOCATION_UUID,
     FIRMWARE_REVISION_UUID,
     HEART_RATE_MEASUREMENT_UUID,
-    HEART_RATE_SERVICE_UUID,
     MANUFACTURER_NAME_UUID,
     MODEL_NUMBER_UUID,
     SERIAL_NUMBER_UUID,
@@ -34,6 +33,7 @@ from devices.records import (
     LinkEvent,
     StreamItem,
 )
+from devices.scanning import ScanResult, find_target, scan_straps
 from devices.stream import FrameDecoder, StreamSummary
 from devices.supervisor import (
     LinkUnavailableError,
@@ -59,66 +59,6 @@ __all__ = [
 BluetoothUnavailableError = LinkUnavailableError
 
 
-@dataclass(frozen=True, slots=True)
-class ScanResult:
-    """One heart-rate strap seen advertising service 0x180D.
-
-    ``device`` is bleak's ``BLEDevice``: connect to *it*, not to the address string (on macOS
-    the address is a CoreBluetooth UUID and BlueZ needs the object path it carries).
-    """
-
-    name: str
-    address: str
-    rssi_dbm: int | None
-    device: Any = field(default=None, compare=False, repr=False)
-    body_location: str | None = None
-
-
-def _matches(target: str, name: str | None, address: str) -> bool:
-    """Exact address, exact name, or a name prefix (``"Polar H10"``), case-insensitive."""
-    t = target.strip().lower()
-    if not t:
-        return False
-    if address.lower() == t:
-        return True
-    n = (name or "").lower()
-    return bool(n) and (n == t or n.startswith(t))
-
-
-async def scan_straps(
-    timeout_s: float = 5.0, *, backend: type | None = None, **scanner_kwargs: Any
-) -> list[ScanResult]:
-    """Scan ``timeout_s`` seconds for straps advertising the Heart Rate service 0x180D.
-
-    Returns the straps sorted by signal strength (strongest first). ``backend`` and
-    ``scanner_kwargs`` go to ``bleak.BleakScanner``. Errors from the radio stack propagate
-    (see :func:`bluetooth_unavailable_reason` to word them).
-    """
-    from bleak import BleakScanner
-
-    found: dict[str, ScanResult] = {}
-
-    def on_adv(dev: Any, adv: Any) -> None:
-        if HEART_RATE_SERVICE_UUID not in [u.lower() for u in adv.service_uuids]:
-            return
-        found[dev.address] = ScanResult(
-            name=adv.local_name or dev.name or "",
-            address=dev.address,
-            rssi_dbm=adv.rssi,
-            device=dev,
-        )
-
-    scanner = BleakScanner(
-        on_adv, service_uuids=[HEART_RATE_SERVICE_UUID], backend=backend, **scanner_kwargs
-    )
-    await scanner.start()
-    try:
-        await asyncio.sleep(timeout_s)
-    finally:
-        await scanner.stop()
-    return sorted(found.values(), key=lambda r: -(r.rssi_dbm if r.rssi_dbm is not None else -999))
-
-
 #: bleak's ``BleakBluetoothNotAvailableReason`` names → what the user should do.
 _NOT_AVAILABLE: dict[str, str] = {
     "NO_BLUETOOTH": "no Bluetooth adapter found (is one plugged in and not blocked by rfkill?)",
@@ -139,6 +79,8 @@ def bluetooth_unavailable_reason(exc: BaseException) -> str | None:
     denied (bleak's ``BleakBluetoothNotAvailableError``), BlueZ not running on the system bus,
     the system D-Bus itself unreachable, and bleak's "BlueZ too old".
     """
+    if isinstance(exc, LinkUnavailableError):  # ours, already worded (an unknown --adapter)
+        return str(exc)
     try:
         from bleak.exc import BleakBluetoothNotAvailableError, BleakDBusError, BleakError
     except ImportError:  # bleak missing or its platform backend cannot load
@@ -222,8 +164,13 @@ class _BleakDriver:
         scanner_kwargs: Mapping[str, Any],
         client_kwargs: Mapping[str, Any],
         read_timeout_s: float,
+        adapter: str | None = None,
+        settle_s: float = 1.0,
     ) -> None:
         self.target = target
+        self.last_address: str | None = None
+        self._adapter = adapter
+        self._settle_s = settle_s
         self._clock = clock
         self._backend = backend
         self._scanner_backend = scanner_backend
@@ -232,28 +179,18 @@ class _BleakDriver:
         self._read_timeout_s = read_timeout_s
 
     async def find(self, timeout_s: float) -> ScanResult | None:
-        from bleak import BleakScanner
-
-        hit: list[ScanResult] = []
-        seen = asyncio.Event()
-
-        def on_adv(dev: Any, adv: Any) -> None:
-            if not hit and _matches(self.target, adv.local_name or dev.name, dev.address):
-                hit.append(ScanResult(adv.local_name or dev.name or "", dev.address, adv.rssi, dev))
-                seen.set()
-
-        scanner = BleakScanner(
-            on_adv,
-            service_uuids=[HEART_RATE_SERVICE_UUID],
+        peer = await find_target(
+            self.target,
+            timeout_s,
+            clock=self._clock,
+            adapter=self._adapter,
+            # after the first connection, stay with that strap (no settle wait either)
+            prefer_address=self.last_address,
+            settle_s=self._settle_s,
             backend=self._scanner_backend,
-            **self._scanner_kwargs,
+            scanner_kwargs=self._scanner_kwargs,
         )
-        await scanner.start()
-        try:
-            await clock_timeout(self._clock, seen.wait(), timeout_s)
-        finally:
-            await scanner.stop()
-        return hit[0] if hit else None
+        return peer
 
     async def open(
         self,
@@ -288,6 +225,7 @@ class _BleakDriver:
             except Exception as exc:
                 log.debug("disconnect after a failed open: %r", exc)
             raise
+        self.last_address = peer.address
         return _BleakSession(client, info)
 
     async def _read_info(self, client: Any, peer: ScanResult) -> DeviceInfo:
@@ -345,6 +283,11 @@ class BleHeartRateSource:
         Per-read timeout for the optional Body Sensor Location, Battery and DIS reads.
     random
         Jitter source for the backoff.
+    adapter
+        BlueZ adapter (``"hci1"``); default the lowest-numbered powered one.
+    settle_s
+        After a *name* match, how long to keep listening for other straps of that name
+        (the strongest wins and a warning names them all).
     """
 
     def __init__(
@@ -359,6 +302,8 @@ class BleHeartRateSource:
         config: SupervisorConfig | None = None,
         read_timeout_s: float = 3.0,
         random: Callable[[], float] | None = None,
+        adapter: str | None = None,
+        settle_s: float = 1.0,
     ) -> None:
         if not target.strip():
             raise ValueError("target: expected a strap name or address")
@@ -372,6 +317,8 @@ class BleHeartRateSource:
             scanner_kwargs=scanner_kwargs or {},
             client_kwargs=client_kwargs or {},
             read_timeout_s=read_timeout_s,
+            adapter=adapter,
+            settle_s=settle_s,
         )
         kw: dict[str, Any] = {} if random is None else {"random": random}
         self.supervisor = Supervisor(
@@ -416,11 +363,19 @@ def open_strap_source(
 
     ``supervisor_opts`` are :class:`devices.supervisor.SupervisorConfig` fields
     (``deadline_s``, ``silence_s``, ``backoff_initial_s``, ``backoff_max_s``, ...) plus the
-    source's own ``scanner_kwargs``, ``client_kwargs``, ``read_timeout_s`` and ``random``.
+    source's own ``scanner_kwargs``, ``client_kwargs``, ``read_timeout_s``, ``random``,
+    ``adapter`` and ``settle_s``.
     """
     own = {
         k: supervisor_opts.pop(k)
-        for k in ("scanner_kwargs", "client_kwargs", "read_timeout_s", "random")
+        for k in (
+            "scanner_kwargs",
+            "client_kwargs",
+            "read_timeout_s",
+            "random",
+            "adapter",
+            "settle_s",
+        )
         if k in supervisor_opts
     }
     config = SupervisorConfig(**supervisor_opts)

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# fake-BlueZ fixtures (dbus_daemon, make_bluez, bluez) for every test module that asks
+pytest_plugins = ["tests.support.bluez_harness"]
+
 REPO = Path(__file__).resolve().parents[1]
 RECORDINGS = REPO / "recordings"
 SHARED_REFERENCE = REPO.parent / "shared" / "reference"

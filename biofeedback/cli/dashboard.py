@@ -22,6 +22,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="address to bind (default 127.0.0.1: this computer only)",
     )
     p.add_argument("--port", type=int, default=8050, help="port (default 8050)")
+    p.add_argument(
+        "--adapter",
+        metavar="hciX",
+        default=None,
+        help="Linux: the Bluetooth adapter the Live page scans and connects with",
+    )
 
 
 def run(args: argparse.Namespace, out: TextIO = sys.stderr) -> int:
@@ -35,7 +41,9 @@ def run(args: argparse.Namespace, out: TextIO = sys.stderr) -> int:
     if not (0 <= args.port <= 65535):
         raise UserError(f"--port: expected 0..65535, got {args.port}")
     warn = network_warning(args.host)
-    app, worker = open_dashboard(db, live_recordings=bundled_recordings())
+    app, worker = open_dashboard(
+        db, live_recordings=bundled_recordings(), adapter=getattr(args, "adapter", None)
+    )
     server = Server(app.server, args.host, args.port).start()
     if warn:
         print(warn, file=out)

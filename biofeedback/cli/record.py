@@ -35,6 +35,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="X",
         help="replay speed: 1 real time, X times faster, 0 as fast as possible (default 1)",
     )
+    p.add_argument(
+        "--adapter",
+        metavar="hciX",
+        default=None,
+        help="strap only, Linux: the Bluetooth adapter to use (default: the lowest-numbered "
+        "powered one)",
+    )
     p.add_argument("--capture", metavar="OUT.jsonl", help="also write the raw traffic to a capture")
     p.add_argument(
         "--quiet", action="store_true", help="no per-frame lines, only the final summary"
@@ -123,6 +130,8 @@ def open_source(
         if not args.deadline > 0:  # also refuses nan, which would give up at once
             raise UserError(f"--deadline: expected a number of seconds > 0, got {args.deadline}")
         kw["deadline_s"] = args.deadline
+    if getattr(args, "adapter", None):
+        kw["adapter"] = args.adapter
     return ble.open_strap_source(args.device, clock=clock, **kw), CaptureOrigin("strap")
 
 

@@ -20,20 +20,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="seconds to listen for advertisements (default 5)",
     )
     p.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
+    p.add_argument(
+        "--adapter",
+        metavar="hciX",
+        default=None,
+        help="Linux: the Bluetooth adapter to scan with (default: the lowest-numbered powered one)",
+    )
 
 
 def as_json(r: ScanResult) -> dict[str, object]:
     """One strap as printed by ``scan --json``."""
-    return {"name": r.name, "address": r.address, "rssi_dbm": r.rssi_dbm}
+    return {"name": r.name, "address": r.address, "rssi_dbm": r.rssi_dbm, "connected": r.connected}
 
 
 def format_table(results: list[ScanResult]) -> str:
-    """Name, address and RSSI, strongest first."""
+    """Name, address and RSSI, strongest first; "?" = RSSI unknown; straps already connected
+    to this computer (which do not advertise) are marked."""
     width = max([len("name"), *(len(r.name) for r in results)])
     lines = [f"{'name':<{width}}  {'address':<36}  rssi_dbm"]
     for r in results:
-        rssi = "" if r.rssi_dbm is None else str(r.rssi_dbm)
-        lines.append(f"{r.name or '?':<{width}}  {r.address:<36}  {rssi:>8}")
+        rssi = "?" if r.rssi_dbm is None else str(r.rssi_dbm)
+        note = "  connected to this computer" if r.connected else ""
+        lines.append(f"{r.name or '?':<{width}}  {r.address:<36}  {rssi:>8}{note}")
     return "\n".join(lines)
 
 
@@ -41,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.timeout > 0:
         raise UserError(f"--timeout: expected a number of seconds > 0, got {args.timeout}")
     try:
-        results = asyncio.run(scan_straps(args.timeout))
+        results = asyncio.run(scan_straps(args.timeout, adapter=args.adapter))
     except Exception as exc:
         reason = bluetooth_unavailable_reason(exc)
         if reason is None:

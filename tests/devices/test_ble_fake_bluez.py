@@ -13,87 +13,22 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from devices.ble import BleHeartRateSource, scan_straps
-from devices.records import HrFrame, LinkEvent, LinkState, StreamItem
+from devices.records import HrFrame, LinkState
 from devices.supervisor import SupervisorConfig
-from tests.support.fake_bluez import DbusDaemon, DbusUnavailable, FakeBluez, VirtualStrap
+from tests.support.bluez_harness import REPO, Consumer, count, n_frames
+from tests.support.fake_bluez import DbusDaemon, FakeBluez
 
 pytestmark = [pytest.mark.fake_bluez, pytest.mark.skipif(sys.platform != "linux", reason="BlueZ")]
 
-REPO = Path(__file__).resolve().parents[2]
-CAPTURE = REPO / "recordings" / "resting-clean.jsonl"
 # Short supervisor settings so each scenario takes well under a second.
 FAST = SupervisorConfig(
     backoff_initial_s=0.05, backoff_max_s=0.2, deadline_s=5.0, silence_s=2.0, scan_timeout_s=2.0
 )
-
-
-@pytest.fixture(scope="module")
-def dbus_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DbusDaemon]:
-    try:
-        daemon = DbusDaemon(tmp_path_factory.mktemp("dbus"))
-    except DbusUnavailable as exc:
-        pytest.skip(str(exc))
-    yield daemon
-    daemon.close()
-
-
-@pytest.fixture
-async def bluez(
-    dbus_daemon: DbusDaemon, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[FakeBluez]:
-    # bleak connects to DBUS_SYSTEM_BUS_ADDRESS (one manager per event loop, so per test).
-    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", dbus_daemon.address)
-    fake = await FakeBluez(dbus_daemon.address, VirtualStrap(CAPTURE)).start()
-    try:
-        yield fake
-    finally:
-        await fake.close()
-
-
-class Consumer:
-    """Runs ``source.stream()`` in a task; tests wait for items matching a condition."""
-
-    def __init__(self, source: BleHeartRateSource) -> None:
-        self.source = source
-        self.items: list[StreamItem] = []
-        self._queue: asyncio.Queue[StreamItem] = asyncio.Queue()
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def _run(self) -> None:
-        async for item in self.source.stream():
-            await self._queue.put(item)
-
-    async def until(self, pred: Callable[[list[StreamItem]], bool], timeout_s: float = 5.0) -> None:
-        async with asyncio.timeout(timeout_s):
-            while not pred(self.items):
-                self.items.append(await self._queue.get())
-
-    async def finish(self) -> None:
-        self.source.stop()
-        async with asyncio.timeout(5.0):
-            await self._task
-        while not self._queue.empty():
-            self.items.append(self._queue.get_nowait())
-
-    def frames(self) -> list[bytes]:
-        return [i.raw for i in self.items if isinstance(i, HrFrame)]
-
-    def links(self) -> list[LinkEvent]:
-        return [i for i in self.items if isinstance(i, LinkEvent)]
-
-
-def count(state: LinkState, n: int = 1) -> Callable[[list[StreamItem]], bool]:
-    return lambda items: sum(isinstance(i, LinkEvent) and i.state is state for i in items) >= n
-
-
-def n_frames(n: int) -> Callable[[list[StreamItem]], bool]:
-    return lambda items: sum(isinstance(i, HrFrame) for i in items) >= n
 
 
 async def test_scan_finds_the_strap_by_service_uuid(bluez: FakeBluez) -> None:
@@ -119,7 +54,7 @@ async def test_stream_survives_link_loss_without_losing_frames(bluez: FakeBluez)
 
     await strap.play(5)
     await c.until(n_frames(5))
-    bluez.drop_link()  # out of range: Connected false, ServicesResolved false
+    bluez.drop_link()  # out of range: ServicesResolved false, Connected false
     await c.until(count(LinkState.DISCONNECTED))
     strap.send_next()  # nobody subscribed: lost on air, must not show up
     await c.until(count(LinkState.CONNECTED, 2))
@@ -170,7 +105,9 @@ async def test_scan_cli_lists_the_strap(bluez: FakeBluez, dbus_daemon: DbusDaemo
         out, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()
     strap = bluez.strap
-    assert json.loads(out) == [{"name": strap.name, "address": strap.address, "rssi_dbm": -58}]
+    assert json.loads(out) == [
+        {"name": strap.name, "address": strap.address, "rssi_dbm": -58, "connected": False}
+    ]
 
 
 async def _record_then_sigint(
