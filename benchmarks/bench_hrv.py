@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 REF = REPO.parent / "shared" / "reference"
 sys.path.insert(0, str(REPO))
 
-from biofeedback.simulate import stationary_rr as simulate_rr  # noqa: E402
+from biofeedback.synth import stationary_rr as simulate_rr  # noqa: E402
 
 
 def _series_1() -> tuple[np.ndarray, str]:

@@ -1,6 +1,6 @@
 """Report generation time for a 1 h session (target: each format ≤ 5 s). Not a test.
 
-Builds a store with one simulated 1 h session (seeded `biofeedback.simulate.simulate_rr`:
+Builds a store with one simulated 1 h session (seeded `biofeedback.synth.simulate_rr`:
 10 min baseline, 4 × 10 min practice, 10 min recovery; 1 % injected ectopic beats; one
 link gap), then times, per format, the whole `biofeedback report` path: reading the store,
 analysis (whole session + every phase + `biofeedback.sessions.compare` bootstrap) and writing.
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from biofeedback.beats import Beat
 from biofeedback.sessions.store import Marker, MarkerKind, NewSession, SessionStatus, Store
-from biofeedback.simulate import ArtefactKind, Phase, inject_artefacts, simulate_rr
+from biofeedback.synth import ArtefactKind, Phase, inject_artefacts, simulate_rr
 from devices.clock import VirtualClock
 from devices.records import LinkEvent, LinkState
 

@@ -1,7 +1,7 @@
 """Fill a store with seeded simulated sessions (benchmarks, browser tests, screenshots).
 
 Each session walks a protocol's phases with physiology that calms during practice
-(`biofeedback.simulate.simulate_rr`); beats and phase markers go through the real
+(`biofeedback.synth.simulate_rr`); beats and phase markers go through the real
 `biofeedback.sessions.store.SessionWriter`, and each finished session's analysis is cached
 (`biofeedback.sessions.compare.cache_analysis`) as ``record``/``import`` do. Output is deterministic
 for a seed.
@@ -40,7 +40,7 @@ def populate_store(
     from biofeedback.sessions.compare import cache_analysis
     from biofeedback.sessions.protocols import load_protocol
     from biofeedback.sessions.store import Marker, MarkerKind, NewSession, SessionStatus, Store
-    from biofeedback.simulate import Phase, simulate_rr
+    from biofeedback.synth import Phase, simulate_rr
     from devices.clock import VirtualClock
 
     proto = load_protocol(protocol)

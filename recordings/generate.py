@@ -5,7 +5,7 @@ Usage (from the repository root)::
     python recordings/generate.py            # (re)write every recording
     python recordings/generate.py --check    # exit 1 if a committed file differs
 
-Each recording is produced by :func:`biofeedback.simulate.simulate_capture` from a fixed seed
+Each recording is produced by :func:`biofeedback.synth.simulate_capture` from a fixed seed
 and a fixed scenario (phases, strap quirks) defined below, and written with
 :class:`devices.capture.CaptureWriter`. This folder ships as the package
 ``biofeedback.recordings`` (``biofeedback demo`` replays one from there). Nothing here reads the
@@ -29,12 +29,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 if TYPE_CHECKING:
-    from biofeedback.simulate import SimulatedCapture
+    from biofeedback.synth import SimulatedCapture
 
 
 def self_compassion_break() -> SimulatedCapture:
     """12 min: 3 min baseline, three 2-min practice steps, 3 min recovery; realistic quirks."""
-    from biofeedback.simulate import (
+    from biofeedback.synth import (
         SELF_COMPASSION_BREAK,
         ContactLoss,
         Dropout,
@@ -71,7 +71,7 @@ def self_compassion_break() -> SimulatedCapture:
 
 def resting_clean() -> SimulatedCapture:
     """3 min at rest; no quirks but the first seconds without RR."""
-    from biofeedback.simulate import Phase, StrapConfig, simulate_capture
+    from biofeedback.synth import Phase, StrapConfig, simulate_capture
 
     return simulate_capture(
         [Phase("rest", "baseline", 180.0, 64.0, 30.0, 12.0)],
@@ -87,7 +87,7 @@ def resting_clean() -> SimulatedCapture:
 
 def hostile() -> SimulatedCapture:
     """4 min of everything a decoder and beat assembler must survive."""
-    from biofeedback.simulate import (
+    from biofeedback.synth import (
         ContactLoss,
         Dropout,
         GarbagePacket,

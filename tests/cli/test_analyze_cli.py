@@ -14,7 +14,7 @@ import pytest
 from biofeedback.cli import analyze
 from biofeedback.errors import UserError
 from biofeedback.hrv.analysis import METRIC_KEYS
-from biofeedback.simulate import stationary_rr as simulate_rr
+from biofeedback.synth import stationary_rr as simulate_rr
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -257,7 +257,7 @@ def _baseline_only_session(path: Path) -> int:
 
     from biofeedback.beats import TICKS_PER_S, Beat
     from biofeedback.sessions.store import Marker, MarkerKind, NewSession, SessionStatus
-    from biofeedback.simulate import Phase, simulate_rr
+    from biofeedback.synth import Phase, simulate_rr
     from devices.clock import VirtualClock
 
     sim = simulate_rr([Phase("baseline", "baseline", 180.0, 70.0, 25.0, 12.0)], seed=4)

@@ -7,7 +7,7 @@ import pytest
 
 from biofeedback.hrv import METRIC_KEYS, analyze_rr
 from biofeedback.hrv.detrend import smoothness_priors_detrend, smoothness_priors_trend
-from biofeedback.simulate import stationary_rr as simulate_rr
+from biofeedback.synth import stationary_rr as simulate_rr
 
 
 def test_successive_differences_never_cross_segments() -> None:

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from biofeedback.hrv.live import LiveHrv, live_spectral
-from biofeedback.simulate import stationary_rr as simulate_rr
+from biofeedback.synth import stationary_rr as simulate_rr
 
 
 def _numpy_window(t: np.ndarray, rr: np.ndarray, seg: np.ndarray, ok: np.ndarray, now: float,

@@ -29,7 +29,7 @@ from biofeedback.sessions.compare import (
 from biofeedback.sessions.protocols import load_protocol
 from biofeedback.sessions.recorder import SessionRecorder
 from biofeedback.sessions.store import Marker, MarkerKind, NewSession, SessionReader, Store
-from biofeedback.simulate import Phase, inject_artefacts, random_artefact_sites, simulate_rr
+from biofeedback.synth import Phase, inject_artefacts, random_artefact_sites, simulate_rr
 from devices.capture import read_capture
 from devices.replay import CaptureReplaySource, clock_for_speed
 from tests.conftest import RECORDINGS
@@ -103,7 +103,7 @@ def test_self_compassion_break_shows_the_generators_calming_trend(tmp_path: Path
     assert [p.name for p in c.phases] == [p["name"] for p in truth]
     assert c.quality_ok
     d = {(x.contrast, x.metric): x for x in c.differences}
-    # source: biofeedback/simulate.py phases of recordings/generate.py (HR 72 → ~65 bpm,
+    # source: biofeedback/synth/ phases of recordings/generate.py (HR 72 → ~65 bpm,
     # larger RSA at 6-8 breaths/min during the practice).
     hr = d[("practice-baseline", "MeanHR_bpm")]
     ln = d[("practice-baseline", "lnRMSSD")]

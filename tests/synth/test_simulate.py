@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from biofeedback.simulate import (
+from biofeedback.synth import (
     GARBAGE_KINDS,
     SELF_COMPASSION_BREAK,
     ArtefactKind,
