@@ -167,6 +167,25 @@ SELF_COMPASSION_BREAK: tuple[Phase, ...] = (
 )
 
 
+def _step_beats(rr_grid: list[float], white: list[float], total_s: float, fs: float) -> FloatArray:
+    """Integral pulse frequency modulation: ``t_{k+1} = t_k + RR(t_k)`` on the grid signal."""
+    rr_out: list[float] = []
+    t = 0.0
+    k = 0
+    while t < total_s and k < len(white):
+        x = t * fs
+        i = int(x)
+        frac = x - i
+        rr = rr_grid[i] + frac * (rr_grid[i + 1] - rr_grid[i]) + white[k]
+        rr = min(max(rr, _MIN_RR_MS), _MAX_RR_MS)
+        t += rr / 1000.0
+        if t >= total_s:
+            break
+        rr_out.append(rr)
+        k += 1
+    return np.asarray(rr_out, dtype=np.float64)
+
+
 def simulate_rr(
     phases: Sequence[Phase],
     seed: int,
@@ -225,21 +244,7 @@ def simulate_rr(
     # Step beat by beat; the white jitter is drawn up front so the stream is fixed.
     max_beats = int(total_s * 1000.0 / _MIN_RR_MS) + 2
     white = (rng.standard_normal(max_beats) * phy.white_sd_ms).tolist()
-    rr_out: list[float] = []
-    t = 0.0
-    k = 0
-    while t < total_s and k < max_beats:
-        x = t * fs
-        i = int(x)
-        frac = x - i
-        rr = rr_grid[i] + frac * (rr_grid[i + 1] - rr_grid[i]) + white[k]
-        rr = min(max(rr, _MIN_RR_MS), _MAX_RR_MS)
-        t += rr / 1000.0
-        if t >= total_s:
-            break
-        rr_out.append(rr)
-        k += 1
-    rr_arr = np.asarray(rr_out, dtype=np.float64)
+    rr_arr = _step_beats(rr_grid, white, total_s, fs)
     t_s = np.cumsum(rr_arr) / 1000.0
     ph = np.clip(np.searchsorted(starts, t_s, side="right") - 1, 0, len(phases) - 1)
     return SimulatedBeats(

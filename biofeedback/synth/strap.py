@@ -168,6 +168,138 @@ def _in_any(t: float, windows: Sequence[Window]) -> bool:
     return any(w.contains(t) for w in windows)
 
 
+def _reportable(peaks: FloatArray, n_intervals: int, config: StrapConfig) -> list[bool]:
+    """Interval k (peaks[k] → peaks[k+1]) is reportable only if both ends were measurable."""
+    down = [Window(d.start_s, d.gap_s) for d in config.dropouts]
+    connects = [0.0] + [w.end_s for w in down]
+    settle_until = [config.settle_s] + [w.end_s + config.resettle_s for w in down]
+    losses = [c.window for c in config.contact_losses]
+
+    def good(t: float) -> bool:
+        """Can the strap measure a beat boundary at ``t``?"""
+        if _in_any(t, down) or _in_any(t, losses):
+            return False
+        last_connect = max(i for i, c in enumerate(connects) if c <= t) if t >= 0 else 0
+        return t >= settle_until[last_connect]
+
+    good_peak = [good(float(p)) for p in peaks]
+    return [good_peak[k] and good_peak[k + 1] for k in range(n_intervals)]
+
+
+class _StrapRun:
+    """The mutable state of one `strap_events` run: where the strap is in the beat list,
+    what it last reported, and the events so far. The random stream is consumed in the
+    same order as a strap would (per connection: first-notification offset; per
+    notification: latency jitter, skip draw, bogus value), so outputs are reproducible."""
+
+    def __init__(
+        self, peaks: FloatArray, duration_s: float, config: StrapConfig, rng: np.random.Generator
+    ) -> None:
+        self.peaks = peaks
+        self.duration_s = duration_s
+        self.config = config
+        self.rng = rng
+        # RR ticks are differences of peak times rounded on the strap clock, so rounding
+        # does not accumulate (a real strap timestamps beats in its own ticks).
+        ticks = np.rint(peaks * (1.0 + config.clock_ppm * 1e-6) * 1024.0).astype(np.int64)
+        self.rr_ticks = np.diff(ticks)
+        self.rr_s = np.diff(peaks)
+        self.reportable = _reportable(peaks, self.rr_ticks.size, config)
+        self.replacing = sorted(
+            (g for g in config.garbage if g.replaces_frame), key=lambda g: g.t_s
+        )
+        self.events: list[CaptureEvent] = []
+        self.frames = 0
+        self.n_rr = 0
+        self.n_bogus = 0
+        self.reported: list[int] = []
+        self.last_hr = 0
+        self.last_arrival = 0.0
+        self.next_beat = 0  # next interval index not yet handed to a notification
+
+    def hr_at(self, t: float, since: float) -> int:
+        """The strap's displayed HR: mean RR of the last ``hr_window_s`` since connecting."""
+        lo = max(t - self.config.hr_window_s, since)
+        sel = (self.peaks[1:] <= t) & (self.peaks[:-1] >= lo)
+        if not sel.any():
+            return 0
+        return round(60.0 / float(np.mean(self.rr_s[sel])))
+
+    def connection(self, first: bool, t_conn: float, t_end: float) -> None:
+        """One connected interval ``[t_conn, t_end)``: connect, battery, notifications."""
+        cfg = self.config
+        self.events.append(CaptureEvent(round(t_conn, 3), "connect"))
+        if cfg.battery_pct is not None:
+            self.events.append(
+                CaptureEvent(round(t_conn + 0.25, 3), "battery", battery_pct=cfg.battery_pct)
+            )
+        # Beats that ended while disconnected are gone.
+        while self.next_beat < self.rr_ticks.size and self.peaks[self.next_beat + 1] <= t_conn:
+            self.next_beat += 1
+        s = t_conn + float(self.rng.uniform(0.3, 0.9))
+        while s < t_end:
+            arrival = s + cfg.latency_s + abs(float(self.rng.normal(0.0, cfg.jitter_s)))
+            arrival = max(round(arrival, 3), self.last_arrival)
+            skip = float(self.rng.random()) < cfg.skip_prob
+            s_now = s
+            s += cfg.notify_period_s
+            if arrival >= t_end or arrival >= self.duration_s:
+                break
+            if not skip:
+                self.notification(first, t_conn, s_now, arrival)
+
+    def _contact_hr(
+        self, first: bool, t_conn: float, s_now: float, carried: list[int]
+    ) -> tuple[bool | None, int, list[int]]:
+        """Contact flag, HR and the carried intervals after the contact rules."""
+        cfg = self.config
+        loss = next((c for c in cfg.contact_losses if c.window.contains(s_now)), None)
+        contact: bool | None
+        if s_now < t_conn + cfg.settle_no_contact_s and first:
+            contact, hr, carried = False, 0, []
+        elif loss is not None:
+            contact, hr, carried = False, (self.last_hr if loss.hr == "frozen" else 0), []
+        else:
+            contact, hr = True, self.hr_at(s_now, t_conn)
+            self.last_hr = hr
+        if _in_any(s_now, cfg.contact_unsupported):
+            contact = None
+        return contact, hr, carried
+
+    def notification(self, first: bool, t_conn: float, s_now: float, arrival: float) -> None:
+        """The notification sent at strap time ``s_now``, arriving at ``arrival``."""
+        cfg = self.config
+        carried: list[int] = []
+        while self.next_beat < self.rr_ticks.size and self.peaks[self.next_beat + 1] <= s_now:
+            if self.reportable[self.next_beat]:
+                carried.append(self.next_beat)
+            self.next_beat += 1
+        contact, hr, carried = self._contact_hr(first, t_conn, s_now, carried)
+        wide = _in_any(s_now, cfg.uint16_hr)
+        energy = int(s_now * 0.08) if _in_any(s_now, cfg.energy) else None
+        cap = 9 - (1 if wide else 0) - (1 if energy is not None else 0)
+        bogus = bool(carried) and _in_any(s_now, cfg.bogus_trailing_rr)
+        if bogus:
+            cap -= 1
+        carried = carried[-cap:]  # the payload holds at most 20 bytes (ATT_MTU 23)
+        rr_vals = [int(self.rr_ticks[k]) for k in carried]
+        if bogus:
+            rr_vals.append(int(self.rng.integers(20, 81)))
+            self.n_bogus += 1
+        rep = next((g for g in self.replacing if self.last_arrival < g.t_s <= arrival), None)
+        self.last_arrival = arrival
+        if rep is not None:
+            self.replacing.remove(rep)
+            data = garbage_bytes(rep.kind, hr)
+            self.events.append(CaptureEvent(arrival, "notify", char="2a37", data=data))
+            return
+        data = encode_measurement(hr, rr_vals, contact=contact, energy_kj=energy, uint16=wide)
+        self.events.append(CaptureEvent(arrival, "notify", char="2a37", data=data))
+        self.frames += 1
+        self.n_rr += len(carried)
+        self.reported.extend(carried)
+
+
 def strap_events(
     peaks_s: FloatArray,
     duration_s: float,
@@ -187,138 +319,28 @@ def strap_events(
     rng
         Random stream for latency, skipped notifications and bogus values.
     """
-    peaks = np.asarray(peaks_s, dtype=np.float64)
-    # RR ticks are differences of peak times rounded on the strap clock, so rounding does
-    # not accumulate (a real strap timestamps beats in its own ticks).
-    ticks = np.rint(peaks * (1.0 + config.clock_ppm * 1e-6) * 1024.0).astype(np.int64)
-    rr_ticks = np.diff(ticks)
-
-    # Connected intervals and the time before which a new connection reports no RR.
-    down: list[Window] = [Window(d.start_s, d.gap_s) for d in config.dropouts]
+    run = _StrapRun(np.asarray(peaks_s, dtype=np.float64), duration_s, config, rng)
+    down = [Window(d.start_s, d.gap_s) for d in config.dropouts]
     connects = [0.0] + [w.end_s for w in down]
-    settle_until = [config.settle_s] + [w.end_s + config.resettle_s for w in down]
-    losses = [c.window for c in config.contact_losses]
-
-    def good(t: float) -> bool:
-        """Can the strap measure a beat boundary at ``t``?"""
-        if _in_any(t, down) or _in_any(t, losses):
-            return False
-        last_connect = max(i for i, c in enumerate(connects) if c <= t) if t >= 0 else 0
-        return t >= settle_until[last_connect]
-
-    # Interval k (peaks[k] → peaks[k+1]) is reportable only if both ends were measurable.
-    good_peak = [good(float(p)) for p in peaks]
-    reportable = [good_peak[k] and good_peak[k + 1] for k in range(rr_ticks.size)]
-
-    events: list[CaptureEvent] = []
-    garbage = sorted(config.garbage, key=lambda g: g.t_s)
-    extra_garbage = [g for g in garbage if not g.replaces_frame]
-    replacing = [g for g in garbage if g.replaces_frame]
-    frames = 0
-    n_rr = 0
-    n_bogus = 0
-    reported: list[int] = []
-    last_hr = 0
-    last_arrival = 0.0
-    next_beat = 0  # next interval index not yet handed to a notification
-
-    rr_s = np.diff(peaks)
-
-    def hr_at(t: float, since: float) -> int:
-        lo = max(t - config.hr_window_s, since)
-        sel = (peaks[1:] <= t) & (peaks[:-1] >= lo)
-        if not sel.any():
-            return 0
-        return round(60.0 / float(np.mean(rr_s[sel])))
-
     for ci, t_conn in enumerate(connects):
-        t_end = down[ci].start_s if ci < len(down) else duration_s
         if t_conn >= duration_s:
             break
-        events.append(CaptureEvent(round(t_conn, 3), "connect"))
-        if config.battery_pct is not None:
-            events.append(
-                CaptureEvent(round(t_conn + 0.25, 3), "battery", battery_pct=config.battery_pct)
-            )
-        # Beats that ended while disconnected are gone.
-        while next_beat < rr_ticks.size and peaks[next_beat + 1] <= t_conn:
-            next_beat += 1
-        s = t_conn + float(rng.uniform(0.3, 0.9))
-        while s < t_end:
-            arrival = s + config.latency_s + abs(float(rng.normal(0.0, config.jitter_s)))
-            arrival = max(round(arrival, 3), last_arrival)
-            skip = float(rng.random()) < config.skip_prob
-            s_now = s
-            s += config.notify_period_s
-            if arrival >= t_end or arrival >= duration_s:
-                break
-            if skip:
-                continue
-            carried: list[int] = []
-            while next_beat < rr_ticks.size and peaks[next_beat + 1] <= s_now:
-                if reportable[next_beat]:
-                    carried.append(next_beat)
-                next_beat += 1
-            loss = next((c for c in config.contact_losses if c.window.contains(s_now)), None)
-            since_conn = t_conn
-            if s_now < t_conn + config.settle_no_contact_s and ci == 0:
-                contact: bool | None = False
-                hr = 0
-                carried = []
-            elif loss is not None:
-                contact = False
-                hr = last_hr if loss.hr == "frozen" else 0
-                carried = []
-            else:
-                contact = True
-                hr = hr_at(s_now, since_conn)
-                last_hr = hr
-            if _in_any(s_now, config.contact_unsupported):
-                contact = None
-            wide = _in_any(s_now, config.uint16_hr)
-            energy = int(s_now * 0.08) if _in_any(s_now, config.energy) else None
-            cap = 9 - (1 if wide else 0) - (1 if energy is not None else 0)
-            bogus = bool(carried) and _in_any(s_now, config.bogus_trailing_rr)
-            if bogus:
-                cap -= 1
-            carried = carried[-cap:]  # the payload holds at most 20 bytes (ATT_MTU 23)
-            rr_vals = [int(rr_ticks[k]) for k in carried]
-            if bogus:
-                rr_vals.append(int(rng.integers(20, 81)))
-                n_bogus += 1
-            rep = next((g for g in replacing if last_arrival < g.t_s <= arrival), None)
-            last_arrival = arrival
-            if rep is not None:
-                replacing.remove(rep)
-                events.append(
-                    CaptureEvent(arrival, "notify", char="2a37", data=garbage_bytes(rep.kind, hr))
-                )
-                continue
-            data = encode_measurement(hr, rr_vals, contact=contact, energy_kj=energy, uint16=wide)
-            events.append(CaptureEvent(arrival, "notify", char="2a37", data=data))
-            frames += 1
-            n_rr += len(carried)
-            reported.extend(carried)
+        run.connection(ci == 0, t_conn, down[ci].start_s if ci < len(down) else duration_s)
         if ci < len(down) and down[ci].start_s < duration_s:
-            events.append(
-                CaptureEvent(
-                    round(down[ci].start_s, 3), "disconnect", detail=config.dropouts[ci].reason
-                )
-            )
+            reason = config.dropouts[ci].reason
+            run.events.append(CaptureEvent(round(down[ci].start_s, 3), "disconnect", detail=reason))
+    extra_garbage = sorted((g for g in config.garbage if not g.replaces_frame), key=lambda g: g.t_s)
     for g in extra_garbage:
-        events.append(
-            CaptureEvent(
-                round(g.t_s, 3), "notify", char="2a37", data=garbage_bytes(g.kind, last_hr or 70)
-            )
-        )
-    n_garbage = len(extra_garbage) + (len(config.garbage) - len(extra_garbage) - len(replacing))
+        data = garbage_bytes(g.kind, run.last_hr or 70)
+        run.events.append(CaptureEvent(round(g.t_s, 3), "notify", char="2a37", data=data))
+    n_garbage = len(config.garbage) - len(run.replacing)
     # Stable sort: events at the same instant keep their generation order.
-    events.sort(key=lambda e: e.t_s)
+    run.events.sort(key=lambda e: e.t_s)
     return StrapStream(
-        events=tuple(events),
-        frames=frames,
+        events=tuple(run.events),
+        frames=run.frames,
         garbage=n_garbage,
-        rr_reported=n_rr,
-        rr_bogus=n_bogus,
-        reported_peak_index=tuple(k + 1 for k in reported),
+        rr_reported=run.n_rr,
+        rr_bogus=run.n_bogus,
+        reported_peak_index=tuple(k + 1 for k in run.reported),
     )
