@@ -12,13 +12,12 @@ against a private D-Bus (``DBUS_SYSTEM_BUS_ADDRESS``).
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
-import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from devices.ble_errors import bluetooth_unavailable_reason, connect_failure, quiet_dead_bus_writes
 from devices.clock import Clock, SystemClock
 from devices.heart_rate import MalformedPacketError, parse_battery_level, parse_body_sensor_location
 from devices.records import (
@@ -38,6 +37,7 @@ from devices.stream import FrameDecoder, StreamSummary
 from devices.supervisor import (
     LinkUnavailableError,
     Notification,
+    PeerGoneError,
     Supervisor,
     SupervisorConfig,
     clock_timeout,
@@ -57,66 +57,6 @@ __all__ = [
 #: Raised out of :meth:`BleHeartRateSource.stream` (and by :func:`scan_straps` callers via
 #: :func:`bluetooth_unavailable_reason`) when no adapter, BlueZ or D-Bus is usable.
 BluetoothUnavailableError = LinkUnavailableError
-
-
-#: bleak's ``BleakBluetoothNotAvailableReason`` names → what the user should do.
-_NOT_AVAILABLE: dict[str, str] = {
-    "NO_BLUETOOTH": "no Bluetooth adapter found (is one plugged in and not blocked by rfkill?)",
-    "NO_BLE_CENTRAL_ROLE": "the Bluetooth adapter cannot act as a BLE central (classic-only?)",
-    "POWERED_OFF": "the Bluetooth adapter is powered off: turn Bluetooth on "
-    "(e.g. `bluetoothctl power on`)",
-    "DENIED_BY_USER": "permission to use Bluetooth was denied: {msg}",
-    "DENIED_BY_SYSTEM": "permission to use Bluetooth was denied: {msg}",
-    "DENIED_BY_UNKNOWN": "permission to use Bluetooth was denied: {msg}",
-}
-
-
-def bluetooth_unavailable_reason(exc: BaseException) -> str | None:
-    """One line explaining why Bluetooth cannot be used at all, or ``None`` if ``exc`` is
-    an ordinary (retryable) link error.
-
-    Covers: no Bluetooth adapter / no LE central role / adapter powered off / permission
-    denied (bleak's ``BleakBluetoothNotAvailableError``), BlueZ not running on the system bus,
-    the system D-Bus itself unreachable, and bleak's "BlueZ too old".
-    """
-    if isinstance(exc, LinkUnavailableError):  # ours, already worded (an unknown --adapter)
-        return str(exc)
-    try:
-        from bleak.exc import BleakBluetoothNotAvailableError, BleakDBusError, BleakError
-    except ImportError:  # bleak missing or its platform backend cannot load
-        return f"Bluetooth support is not available: {exc}"
-    if isinstance(exc, BleakBluetoothNotAvailableError):
-        msg = str(exc.args[0]) if exc.args else "unknown reason"  # str(exc) is the args tuple
-        return _NOT_AVAILABLE.get(exc.reason.name, "Bluetooth is not available: {msg}").format(
-            msg=msg.rstrip(".")
-        )
-    if isinstance(exc, BleakDBusError):
-        name = exc.dbus_error
-        if name in (
-            "org.freedesktop.DBus.Error.ServiceUnknown",
-            "org.freedesktop.DBus.Error.NameHasNoOwner",
-        ):
-            return (
-                "BlueZ (org.bluez) is not running on the system D-Bus: install and start "
-                "bluetoothd (e.g. `systemctl start bluetooth`)"
-            )
-        if name == "org.freedesktop.DBus.Error.AccessDenied":
-            return f"access to BlueZ denied by D-Bus policy: {exc}"
-        return None
-    if isinstance(exc, BleakError) and "requires BlueZ" in str(exc):
-        return str(exc)
-    if isinstance(exc, OSError) and exc.errno in (
-        errno.ENOENT,
-        errno.ECONNREFUSED,
-        errno.EACCES,
-        errno.EPERM,
-    ):
-        where = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/run/dbus/system_bus_socket")
-        return (
-            f"cannot reach the system D-Bus at {where} ({exc.strerror}); Bluetooth on Linux "
-            "needs D-Bus and BlueZ running"
-        )
-    return None
 
 
 # -- the bleak link driver ----------------------------------------------------------------
@@ -166,9 +106,13 @@ class _BleakDriver:
         read_timeout_s: float,
         adapter: str | None = None,
         settle_s: float = 1.0,
+        race_retries: int = 4,
     ) -> None:
         self.target = target
         self.last_address: str | None = None
+        self.race_retries = 0  # immediate retries of the discovery race so far (a statistic)
+        self._race_retries = race_retries
+        self._current: object | None = None
         self._adapter = adapter
         self._settle_s = settle_s
         self._clock = clock
@@ -200,10 +144,44 @@ class _BleakDriver:
         on_lost: Callable[[], None],
         timeout_s: float,
     ) -> _BleakSession:
+        for retry in range(self._race_retries + 1):
+            try:
+                session = await self._open_once(peer, on_notify, on_lost, timeout_s)
+            except Exception as exc:
+                kind = connect_failure(exc)
+                if kind == "gone":
+                    raise PeerGoneError(f"{peer.address} vanished from the OS: {exc}") from exc
+                if kind != "race" or retry == self._race_retries:
+                    raise
+                # BlueZ answered Connect before (or without) "Connected: true" and bleak read
+                # the stale False: a fresh attempt right away usually wins the race.
+                self.race_retries += 1
+                log.info("connect race on %s (%s); retrying at once", peer.address, exc)
+                continue
+            self.last_address = peer.address
+            return session
+        raise AssertionError("unreachable")
+
+    async def _open_once(
+        self,
+        peer: ScanResult,
+        on_notify: Callable[[bytes], None],
+        on_lost: Callable[[], None],
+        timeout_s: float,
+    ) -> _BleakSession:
         from bleak import BleakClient
 
+        token = object()
+        self._current = token  # a failed earlier try's late callbacks must not reach us
+        up = False  # bleak also reports the link-down of a connect that failed: not a loss
+
         def disconnected(_client: Any) -> None:
-            on_lost()  # only sets the supervisor's event; never reconnect from here
+            if up and self._current is token:
+                on_lost()  # only sets the supervisor's event; never reconnect from here
+
+        def notified(_ch: Any, data: bytearray) -> None:
+            if self._current is token:
+                on_notify(bytes(data))
 
         client = BleakClient(
             peer.device,
@@ -214,18 +192,19 @@ class _BleakDriver:
         )
         try:
             await client.connect()
+            up = True
             # Subscribe first: frames sent before the CCCD write are lost on a real stack.
-            await client.start_notify(
-                HEART_RATE_MEASUREMENT_UUID, lambda _ch, data: on_notify(bytes(data))
-            )
+            await client.start_notify(HEART_RATE_MEASUREMENT_UUID, notified)
             info = await self._read_info(client, peer)
         except BaseException:
-            try:
-                await asyncio.shield(client.disconnect())
-            except Exception as exc:
-                log.debug("disconnect after a failed open: %r", exc)
+            # A connect() that raised has already cancelled the link and closed its bus; a
+            # second disconnect would only write to that dead bus.
+            if up:
+                try:
+                    await asyncio.shield(client.disconnect())
+                except Exception as exc:
+                    log.debug("disconnect after a failed open: %r", exc)
             raise
-        self.last_address = peer.address
         return _BleakSession(client, info)
 
     async def _read_info(self, client: Any, peer: ScanResult) -> DeviceInfo:
@@ -286,8 +265,11 @@ class BleHeartRateSource:
     adapter
         BlueZ adapter (``"hci1"``); default the lowest-numbered powered one.
     settle_s
-        After a *name* match, how long to keep listening for other straps of that name
+        After a *name prefix* match, how long to keep listening for other straps matching it
         (the strongest wins and a warning names them all).
+    race_retries
+        How many times a connect lost to BlueZ's discovery race ("failed to discover
+        services, device disconnected") is retried at once, before the supervisor's backoff.
     """
 
     def __init__(
@@ -304,6 +286,7 @@ class BleHeartRateSource:
         random: Callable[[], float] | None = None,
         adapter: str | None = None,
         settle_s: float = 1.0,
+        race_retries: int = 4,
     ) -> None:
         if not target.strip():
             raise ValueError("target: expected a strap name or address")
@@ -319,6 +302,7 @@ class BleHeartRateSource:
             read_timeout_s=read_timeout_s,
             adapter=adapter,
             settle_s=settle_s,
+            race_retries=race_retries,
         )
         kw: dict[str, Any] = {} if random is None else {"random": random}
         self.supervisor = Supervisor(
@@ -341,6 +325,9 @@ class BleHeartRateSource:
 
     async def stream(self) -> AsyncIterator[StreamItem]:
         run = self.supervisor.run()
+        loop = asyncio.get_running_loop()
+        previous = loop.get_exception_handler()
+        loop.set_exception_handler(quiet_dead_bus_writes(previous))
         try:
             async for item in run:
                 if isinstance(item, Notification):
@@ -349,6 +336,7 @@ class BleHeartRateSource:
                     yield self._decoder.link(item)
         finally:
             await run.aclose()
+            loop.set_exception_handler(previous)
 
 
 def open_strap_source(
@@ -364,7 +352,7 @@ def open_strap_source(
     ``supervisor_opts`` are :class:`devices.supervisor.SupervisorConfig` fields
     (``deadline_s``, ``silence_s``, ``backoff_initial_s``, ``backoff_max_s``, ...) plus the
     source's own ``scanner_kwargs``, ``client_kwargs``, ``read_timeout_s``, ``random``,
-    ``adapter`` and ``settle_s``.
+    ``adapter``, ``settle_s`` and ``race_retries``.
     """
     own = {
         k: supervisor_opts.pop(k)

@@ -9,6 +9,8 @@ Behaviour
 ---------
 * Each attempt scans for the target (a strap may change its address or be dropped from the
   OS cache, so it is found afresh every time), then opens a *new* session on what was found.
+* A connect that fails because the device object vanished (:class:`PeerGoneError`) is
+  rescanned at once, up to ``immediate_rescans`` times in a row, before backing off.
 * A failed attempt waits an exponential backoff with jitter, ``backoff_initial_s`` × 2ⁿ, capped
   at ``backoff_max_s``; a successful connection resets it. The first retry after a link that
   *was* streaming is immediate (a dropped strap usually comes straight back).
@@ -47,6 +49,7 @@ __all__ = [
     "LinkSession",
     "LinkUnavailableError",
     "Notification",
+    "PeerGoneError",
     "Supervisor",
     "SupervisorConfig",
     "SupervisorState",
@@ -74,6 +77,12 @@ class LinkUnavailableError(RuntimeError):
     """
 
 
+class PeerGoneError(RuntimeError):
+    """The peer handle from the last scan is stale: the OS removed the device (BlueZ drops a
+    disconnected device and its GATT tree after a while). Scanning again finds it afresh, so
+    the supervisor rescans at once instead of backing off (``immediate_rescans`` times)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SupervisorConfig:
     """Reconnect policy; all times in seconds of the supervisor's clock."""
@@ -87,6 +96,7 @@ class SupervisorConfig:
     scan_timeout_s: float = 10.0
     connect_timeout_s: float = 20.0
     close_timeout_s: float = 5.0
+    immediate_rescans: int = 3
 
     def __post_init__(self) -> None:
         if self.backoff_initial_s < 0 or self.backoff_max_s < self.backoff_initial_s:
@@ -100,6 +110,8 @@ class SupervisorConfig:
         for name in ("silence_s", "scan_timeout_s", "connect_timeout_s", "close_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0")
+        if self.immediate_rescans < 0:
+            raise ValueError("immediate_rescans must be >= 0")
 
 
 class Backoff:
@@ -322,6 +334,7 @@ class Supervisor:
         outage_since = 0.0
         ever_connected = False
         pending_delay = 0.0
+        rescans = 0
         last_error = "none"
         session: LinkSession | None = None
         try:
@@ -407,6 +420,14 @@ class Supervisor:
                         yield self._event(LinkState.GAVE_UP, fatal)
                         raise LinkUnavailableError(fatal) from exc
                     last_error = fatal or f"connect failed: {exc}"
+                    if isinstance(exc, PeerGoneError) and rescans < cfg.immediate_rescans:
+                        rescans += 1
+                        pending_delay = 0.0
+                        self._last_error = last_error
+                        yield self._event(
+                            LinkState.RECONNECTING, f"{last_error}; scanning again now"
+                        )
+                        continue
                     pending_delay = self._retry(last_error)
                     yield self._event(LinkState.RECONNECTING, self._retry_detail(pending_delay))
                     continue
@@ -414,6 +435,7 @@ class Supervisor:
 
                 # Connected and subscribed.
                 ever_connected = True
+                rescans = 0
                 self._backoff.reset()
                 self.info = session.info
                 self.state = SupervisorState.STREAMING

@@ -27,7 +27,7 @@ backend depends on):
   sessions (``Notifying: false``); ``remove_after_s`` later the device and its GATT tree are
   removed (``InterfacesRemoved`` per object) and come back (without GATT objects) at the
   next advertisement.
-* ``fail_next(method, error, text)`` makes the next call of a method reply with an
+* ``Device.faults.add(method, error, text)`` makes the next call of a method reply with an
   ``org.bluez.Error.*``; ``le-connection-abort-by-local`` is preceded by a
   ``Connected: true`` → ``false`` blip, as BlueZ sends (bleak waits for it before retrying).
 * A value is only sent as ``PropertiesChanged(Value)`` while a client has called
@@ -238,6 +238,8 @@ class Device(ServiceInterface):
         self.resolve_delay_s = 0.005  # GATT discovery, after the reply
         self.drop_connected_signal = 0  # next N connects never emit Connected: true
         self.remove_after_s: float | None = None  # BlueZ drops a disconnected device
+        self.vanish_on_connect = 0  # next N connects find the object already removed
+        self.removals = 0
         self.faults = Faults()
         self._removal: asyncio.TimerHandle | None = None
 
@@ -250,6 +252,11 @@ class Device(ServiceInterface):
                 self._set(Connected=True)
                 self._set(Connected=False)
             raise DBusError(*fault)
+        if self.vanish_on_connect > 0:
+            # removed between the scan that found it and this call (BlueZ's cache expiry)
+            self.vanish_on_connect -= 1
+            self._bluez.remove(self)
+            raise DBusError("org.freedesktop.DBus.Error.UnknownObject", f"no object {self.path}")
         if self.connected:
             return
         self._cancel_removal()
@@ -596,6 +603,7 @@ class FakeBluez:
             dev.gatt_exported = False
         self.bus.unexport(dev.path)
         dev.exported = False
+        dev.removals += 1
 
     def spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
