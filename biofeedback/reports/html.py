@@ -13,6 +13,13 @@ sessions a comparison section comes first.
 
 ``print_mode=True`` renders the variant the PDF is printed from: figures static
 (``staticPlot``), fixed width for the paper, page breaks before each session, ``@page`` size.
+
+Escaping, in one place: every value put into the page goes through :func:`_e`, which
+HTML-escapes it unless it is :class:`_Html`, markup this module built from escaped parts.
+Text from users, captures or protocol files (titles, notes, tags, phase names, device
+names, marks) is therefore always text, never markup or script; plotly escapes ``<`` in
+the figure JSON itself. ``tests/test_report_injection.py`` opens reports with hostile text
+in real Chromium with a dialog listener.
 """
 
 from __future__ import annotations
@@ -80,8 +87,17 @@ table, .verdict, .caveat { break-inside: avoid; page-break-inside: avoid; }
 """
 
 
-def _e(s: object) -> str:
-    return html.escape(str(s), quote=True)
+class _Html(str):
+    """Markup built by this module (from escaped parts); :func:`_e` leaves it as is."""
+
+    __slots__ = ()
+
+
+def _e(s: object) -> _Html:
+    """``s`` as HTML: escaped text, unless it already is :class:`_Html`."""
+    if isinstance(s, _Html):
+        return s
+    return _Html(html.escape(str(s), quote=True))
 
 
 def _fmt(v: float | None, digits: int = 1) -> str:
@@ -136,7 +152,7 @@ class _Figures:
         return f'<div class="figure">{div}</div>'
 
 
-def _quality(rep: SessionReport) -> str:
+def _quality(rep: SessionReport) -> _Html:
     info, ov = rep.info, rep.overall
     a = ov.artifacts
     types = ", ".join(f"{k} {v}" for k, v in a.by_type.items() if v) or "none"
@@ -146,7 +162,7 @@ def _quality(rep: SessionReport) -> str:
         if not ov.reliable
         else "good enough for HRV"
     )
-    return (
+    return _Html(
         f"{state}; {info.n_beats} beats, artefacts {a.count} ({a.rate * 100:.1f} %: {_e(types)}), "
         f"irregular successive RR {a.irregular_rate * 100:.1f} %, {len(rep.gaps)} link gap(s) "
         f"({gap_s:.0f} s), {info.n_rejected} rejected packet(s)"
@@ -163,12 +179,11 @@ def _header(rep: SessionReport) -> str:
         ("Protocol", info.protocol),
         ("Duration", _duration(info.duration_s)),
         ("Status", f"{info.status} ({info.source})"),
-        ("Data quality", None),
+        ("Data quality", _quality(rep)),
     ]
     out = ['<table class="kv">']
     for k, v in rows:
-        cell = _quality(rep) if v is None else _e(v)
-        out.append(f"<tr><td>{_e(k)}</td><td>{cell}</td></tr>")
+        out.append(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>")
     if info.tags:
         out.append(f"<tr><td>Tags</td><td>{_e(', '.join(info.tags))}</td></tr>")
     out.append("</table>")
@@ -180,11 +195,12 @@ def _header(rep: SessionReport) -> str:
 
 
 def _phase_table(rep: SessionReport) -> str:
-    cols = [("whole session", rep.overall, rep.overall.n_beats)] + [
-        (f"{p.name}<br><span class='muted'>{_e(p.kind)}</span>", p.result, p.n_beats)
+    cols: list[tuple[str | _Html, Any, int]] = [("whole session", rep.overall, rep.overall.n_beats)]
+    cols += [
+        (_Html(f"{_e(p.name)}<br><span class='muted'>{_e(p.kind)}</span>"), p.result, p.n_beats)
         for p in rep.phases
     ]
-    head = "".join(f"<th>{c[0] if '<br>' in c[0] else _e(c[0])}</th>" for c in cols)
+    head = "".join(f"<th>{_e(c[0])}</th>" for c in cols)
     out = [f"<table class='metrics'><thead><tr><th>metric</th>{head}</tr></thead><tbody>"]
     out.append("<tr><td>beats</td>" + "".join(f"<td>{n}</td>" for _, _, n in cols) + "</tr>")
     for key, label, unit in TABLE_METRICS:
