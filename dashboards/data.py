@@ -64,7 +64,7 @@ ROLLING_WINDOW_S = 60.0
 #: Lines of `biofeedback.sessions.compare`'s verdict that are context, not a finding: shown as notes
 #: under the headline so that a session with nothing to compare does not read the caveat
 #: as its verdict.
-CAVEAT_PREFIXES = ("HRV is a proxy", "Your smallest worthwhile change")
+CAVEAT_PREFIXES = ("HRV is a proxy", "Your smallest worthwhile change", "Data quality:")
 NO_VERDICT = (
     "No verdict yet: a verdict needs a baseline and a practice or recovery phase long enough "
     "to measure (see the table below)."

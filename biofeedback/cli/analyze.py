@@ -36,6 +36,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="Lomb-Scargle periodogram instead of Welch (4 Hz cubic, 300 s, 50 %%)",
     )
+    p.add_argument(
+        "--resolution-ms",
+        type=float,
+        default=None,
+        metavar="MS",
+        help="time resolution of the beat times in ms (0.977 for a BLE strap, 1 for app "
+        "exports, 1000/fs for ECG or annotation beats, e.g. 7.8125 at 128 Hz); default: "
+        "estimated from the RR values. Deviations within quantisation noise are never "
+        "flagged or corrected",
+    )
+    p.add_argument(
+        "--expert",
+        action="store_true",
+        help="when the quality grade is 'withheld', also print the computed numbers "
+        "(not valid HRV: for inspecting the record only)",
+    )
 
 
 _UNITS = {
@@ -96,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
             detrend=args.detrend,
             spectral="lomb" if args.lomb else "welch",
             source=str(args.file),
+            resolution_ms=args.resolution_ms,
             progress=prog,
         )
     except ValueError as exc:
@@ -105,17 +122,24 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(res.to_json_dict(), allow_nan=False))
         return 0
-    a = res.artifacts
+    a, q = res.artifacts, res.quality
     out = [
         f"{res.source}: {res.n_beats} beats, {res.duration_s / 60:.1f} min ({series.format})",
-        f"artefacts: {a.count} ({a.rate * 100:.1f} %) "
+        f"artefacts: {a.count} intervals flagged "
         + ", ".join(f"{k} {v}" for k, v in a.by_type.items() if v)
-        + f"; {'corrected' if a.corrected else 'not corrected'}",
-        "reliable: " + ("yes" if res.reliable else "NO — metrics withheld"),
+        + f"; {'corrected' if a.corrected else 'not corrected'}; resolution "
+        f"{q.resolution_ms:.4g} ms ({q.resolution_source})",
+        f"quality: {q.grade.upper() if q.grade == 'withheld' else q.grade}"
+        + (" — metrics withheld" if not q.reported else "")
+        + (" — interpret with caution" if q.grade == "poor" else ""),
     ]
+    out.extend(f"  {r}" for r in q.reasons)
     out.append("")
+    shown = res.withheld_metrics if (args.expert and not q.reported) else res.metrics
+    if shown is not res.metrics:
+        out.append("  computed but withheld (expert view, not valid HRV):")
     for k in METRIC_KEYS:
-        out.append(f"  {k:<12} {_fmt(res.metrics[k]):>10} {_UNITS[k]}")
+        out.append(f"  {k:<12} {_fmt(shown[k]):>10} {_UNITS[k]}")
     if res.warnings:
         out.append("")
         out.extend(f"warning: {w}" for w in res.warnings)

@@ -57,7 +57,8 @@ def format_session(c: SessionComparison) -> str:
         row = f"{name[:17]:<18s}{p.kind:<10s}{p.n_beats:>6d}" + "".join(
             f"{_cell(k, p.metrics.get(k)):>11s}" for k in PHASE_KEYS
         )
-        lines.append(row + ("" if p.reliable else "  unreliable"))
+        tag = f"  {p.grade}" if p.grade else ("" if p.reliable else "  unreliable")
+        lines.append(row + tag)
     if c.differences:
         lines.append("")
         lines.append(f"{'difference':<20s}{'metric':<12s}{'estimate':>10s}{'95% CI':>22s}  windows")

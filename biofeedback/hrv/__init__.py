@@ -3,7 +3,9 @@
 Public entry points:
 
 * :func:`biofeedback.hrv.analysis.analyze_rr` → :class:`HrvResult` (offline, whole record or
-  any slice of it);
+  any slice of it), whose ``quality`` (:class:`biofeedback.hrv.quality.Quality`) is the
+  grade every output shows: ``quality.grade`` in good / acceptable / poor / withheld,
+  ``quality.reasons`` the sentences why;
 * :class:`biofeedback.hrv.live.LiveHrv` (per-beat running metrics) and
   :func:`biofeedback.hrv.live.live_spectral` (LF/HF, breathing rate, coherence).
 
@@ -11,5 +13,6 @@ Importing this package imports numpy only; scipy is imported inside the function
 """
 
 from biofeedback.hrv.analysis import METRIC_KEYS, ArtifactSummary, HrvResult, analyze_rr
+from biofeedback.hrv.quality import Quality
 
-__all__ = ["METRIC_KEYS", "ArtifactSummary", "HrvResult", "analyze_rr"]
+__all__ = ["METRIC_KEYS", "ArtifactSummary", "HrvResult", "Quality", "analyze_rr"]

@@ -8,12 +8,13 @@ dRR exceeds 1 go through the (short) Python classification loop, so the cost is 
 two rolling quantiles: ~10 ms for 1 h instead of neurokit2's ~36 µs per beat per pass.
 ``tests/hrv/test_hrv_artifacts.py`` checks that the flagged indices equal neurokit2's.
 
-Correction works on beat times like neurokit2 (time-preserving): an *extra* beat is
-deleted (its two intervals merge), a *missed* beat is inserted halfway, and an *ectopic* or
-*long/short* beat is fixed by moving one peak (it, or a neighbour) to the midpoint of its
-neighbours — the move that best restores the local rhythm (see ``_correct_once``).
-Detection + correction repeat
-until the number of detected artefacts stops decreasing (neurokit2's ``iterative=True``).
+Correction is in :mod:`biofeedback.hrv.correction`.
+
+**Resolution.** ``resolution_ms`` (the time resolution of the beat times) floors both
+thresholds at the quantisation bound of dRR/mRR and shrinks every deviation by that bound
+before it is compared (:func:`quantisation_floor_s`), so no beat whose deviation is within
+quantisation noise is classified as an artefact. With ``resolution_ms=0`` the flags equal
+neurokit2's.
 
 Reference
 ---------
@@ -24,7 +25,7 @@ doi:10.1080/03091902.2019.1640306
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -114,9 +115,30 @@ def _rolling_quantiles(x: FloatArray, window: int, qs: tuple[float, ...]) -> lis
 THRESHOLD_FLOOR_S = 0.010
 
 
-def _threshold(sig: FloatArray, alpha: float, window: int) -> FloatArray:
+def quantisation_floor_s(resolution_ms: float) -> float:
+    """Largest |dRR| or |mRR| that quantisation of the beat times alone can produce, s.
+
+    Each beat time carries an error within ±q/2 (q = ``resolution_ms``). An RR is the
+    difference of two quantised times (error within ±q); dRR = RR_k − RR_k−1 and
+    mRR = RR_k − median(RR) are differences of two such values (error within ±2q). The
+    Lipponen & Tarvainen (2019) tests compare dRR and mRR to their thresholds, so both
+    thresholds are floored at 2q: no beat whose deviation is within quantisation noise can
+    be classified as an artefact (128 Hz Holter beats: q = 7.8 ms, floor 15.6 ms).
+    """
+    return 2.0 * max(resolution_ms, 0.0) / 1000.0
+
+
+def _threshold(sig: FloatArray, alpha: float, window: int, floor_s: float) -> FloatArray:
     q1, q3 = _rolling_quantiles(np.abs(sig), window, (0.25, 0.75))
-    return np.maximum(alpha * ((q3 - q1) / 2.0), THRESHOLD_FLOOR_S)
+    return np.maximum(alpha * ((q3 - q1) / 2.0), max(THRESHOLD_FLOOR_S, floor_s))
+
+
+def _beyond(x: FloatArray, noise_s: float) -> FloatArray:
+    """``x`` shrunk towards 0 by ``noise_s``: the part of a deviation that quantisation
+    cannot explain (0 when |x| ≤ noise)."""
+    if noise_s <= 0.0:
+        return x
+    return np.sign(x) * np.maximum(np.abs(x) - noise_s, 0.0)
 
 
 def detect_artifacts(
@@ -127,6 +149,7 @@ def detect_artifacts(
     alpha: float = 5.2,
     window_width: int = 91,
     medfilt_order: int = 11,
+    resolution_ms: float = 0.0,
 ) -> Detection:
     """Classify each RR interval as normal, ectopic, missed, extra or long/short.
 
@@ -136,6 +159,10 @@ def detect_artifacts(
         One contiguous run of RR intervals, ms (no gaps inside).
     c1, c2, alpha, window_width, medfilt_order
         Lipponen & Tarvainen (2019) constants (neurokit2 defaults).
+    resolution_ms
+        Time resolution of the beat times, ms (1000/1024 for BLE straps, 1 for app
+        exports, 1000/fs for ECG or annotation beats). Both thresholds are floored at
+        :func:`quantisation_floor_s`; 0 gives neurokit2's thresholds (with the 10 ms floor).
 
     Returns
     -------
@@ -153,9 +180,10 @@ def detect_artifacts(
     n = rr.size
     drrs = np.diff(rr, prepend=rr[0])
     drrs[0] = drrs[1:].mean()
-    th1 = _threshold(drrs, alpha, window_width)
+    floor_s = quantisation_floor_s(resolution_ms)
+    th1 = _threshold(drrs, alpha, window_width, floor_s)
     with np.errstate(divide="ignore", invalid="ignore"):
-        drrs = np.where(th1 != 0, drrs / np.where(th1 != 0, th1, 1.0), np.nan)
+        drrs = np.where(th1 != 0, _beyond(drrs, floor_s) / np.where(th1 != 0, th1, 1.0), np.nan)
 
     pad = np.pad(drrs, 2, mode="reflect")
     prev1, next1, next2 = pad[1 : n + 1], pad[3 : n + 3], pad[4 : n + 4]
@@ -166,9 +194,9 @@ def detect_artifacts(
         drrs >= 0, np.minimum(next1, next2), np.where(drrs < 0, np.maximum(next1, next2), 0.0)
     )
     (medrr,) = _rolling_quantiles(rr, medfilt_order, (0.5,))
-    mrrs = rr - medrr
+    mrrs = _beyond(rr - medrr, floor_s)
     mrrs = np.where(mrrs < 0, mrrs * 2.0, mrrs)
-    th2 = _threshold(mrrs, alpha, window_width)
+    th2 = _threshold(mrrs, alpha, window_width, floor_s)
     with np.errstate(divide="ignore", invalid="ignore"):
         mrrs = np.where(th2 != 0, mrrs / np.where(th2 != 0, th2, 1.0), np.nan)
 
@@ -227,109 +255,6 @@ def detect_artifacts(
     flags[m] = MISSED
     flags[x] = EXTRA
     return Detection(flags, e, m, x, ls)
-
-
-def _correct_once(peaks_s: FloatArray, det: Detection) -> FloatArray:
-    """Apply one round of neurokit2-style corrections to beat times (seconds).
-
-    ``peaks_s[0]`` is the start of the first interval, so interval ``k`` ends at peak
-    ``k + 1``.
-    """
-    p = peaks_s.copy()
-    extra = (det.extra + 1).tolist()
-    missed = (det.missed + 1).tolist()
-    mis = sorted((det.ectopic + 1).tolist() + (det.longshort + 1).tolist())
-
-    def shift(src: list[int], upd: list[int], step: int) -> list[int]:
-        out = upd
-        for s in src:
-            out = [u + step if u > s else u for u in out]
-        return sorted(set(out))
-
-    if extra:
-        p = np.delete(p, extra)
-        missed = shift(extra, missed, -1)
-        mis = shift(extra, mis, -1)
-    if missed:
-        mi = np.asarray([j for j in missed if 1 <= j < p.size], dtype=np.int64)
-        if mi.size:
-            p = np.insert(p, mi, p[mi - 1] + (p[mi] - p[mi - 1]) / 2.0)
-            mis = shift(mi.tolist(), mis, 1)
-    if mis:
-        # Sequential and local, not simultaneous: neurokit2 moves every flagged peak at once
-        # to the midpoint of its *original* neighbours, but an ectopic beat usually flags both
-        # the displaced peak and a correct neighbour, so the correct one gets moved too
-        # (RMSSD +36 % on simulated ectopy). Here, for each flagged peak j, the one move among
-        # peaks j-1, j, j+1 (to the midpoint of its current neighbours) that best restores
-        # the local rhythm is applied, or none if no move improves it.
-        moved: set[int] = set()
-        for j in mis:
-            if not 1 <= j < p.size - 1:
-                continue
-            lo, hi = max(0, j - 7), min(p.size - 1, j + 7)
-            local = float(np.median(np.diff(p[lo : hi + 1])))
-            w0, w1 = max(0, j - 3), min(p.size - 1, j + 3)
-            win = p[w0 : w1 + 1]
-            best_cost = float(np.abs(np.diff(win) - local).sum())
-            best_c = -1
-            for c in (j - 1, j, j + 1):
-                if not 1 <= c < p.size - 1 or c in moved or not w0 < c < w1:
-                    continue
-                trial = win.copy()
-                k = c - w0
-                trial[k] = trial[k - 1] + (trial[k + 1] - trial[k - 1]) / 2.0
-                cost = float(np.abs(np.diff(trial) - local).sum())
-                if cost < best_cost - 1e-9:
-                    best_cost, best_c = cost, c
-            if best_c >= 0:
-                p[best_c] = p[best_c - 1] + (p[best_c + 1] - p[best_c - 1]) / 2.0
-                moved.add(best_c)
-    return p
-
-
-@dataclass(frozen=True, slots=True)
-class Correction:
-    """Corrected RR run plus what the first detection pass found on the original beats."""
-
-    rr_ms: FloatArray
-    first_pass: Detection
-    passes: int
-    extra_counts: dict[str, int] = field(default_factory=dict)
-
-
-def correct_artifacts(rr_ms: FloatArray, *, iterative: bool = True) -> Correction:
-    """Detect and correct artefacts in one contiguous RR run (time-preserving).
-
-    Parameters
-    ----------
-    rr_ms
-        Contiguous RR intervals, ms.
-    iterative
-        Repeat detection + correction until the artefact count stops decreasing.
-
-    Returns
-    -------
-    Correction
-        ``rr_ms`` is the corrected series (its sum equals the input's sum up to
-        float rounding); ``first_pass`` holds the flags on the original intervals.
-    """
-    rr = np.asarray(rr_ms, dtype=np.float64)
-    det = detect_artifacts(rr)
-    first = det
-    peaks = np.concatenate(([0.0], np.cumsum(rr) / 1000.0))
-    passes = 0
-    if det.count:
-        peaks = _correct_once(peaks, det)
-        passes = 1
-        while iterative and passes < 20:
-            cur_rr = np.diff(peaks) * 1000.0
-            new = detect_artifacts(cur_rr)
-            if new.count == 0 or new.count >= det.count:
-                break
-            det = new
-            peaks = _correct_once(peaks, det)
-            passes += 1
-    return Correction(rr_ms=np.diff(peaks) * 1000.0, first_pass=first, passes=passes)
 
 
 def irregular_fraction(rr_ms: FloatArray, segment: IntArray, rel: float = 0.2) -> float:

@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 
 #: Version of `analyse_session`'s output. Bump it whenever the analysis (or anything it
 #: calls: artefact correction, metrics, windows) changes, so stored analyses are recomputed.
-ANALYSIS_VERSION = "compare-2"
+ANALYSIS_VERSION = "compare-3"
 #: Session statuses whose data no longer change, so their analysis may be cached.
 FINAL_STATUSES: frozenset[str] = frozenset({"complete", "stopped_early", "interrupted"})
 
@@ -70,7 +70,6 @@ WINDOW_S = 30.0
 N_BOOT = 2000
 BOOT_SEED = 20261125
 BREATHING_SHIFT_PER_MIN = 3.0
-ARTIFACT_LIMIT = 0.05
 MIN_BASELINES = 7
 
 #: Metrics shown per phase, in table order, with their units in the key.
@@ -91,7 +90,13 @@ DIFF_KEYS: tuple[str, ...] = ("MeanHR_bpm", "RMSSD_ms", "lnRMSSD")
 
 @dataclass(frozen=True, slots=True)
 class PhaseMetrics:
-    """Metrics of one phase (or of all phases of one kind when ``name`` is the kind)."""
+    """Metrics of one phase (or of all phases of one kind when ``name`` is the kind).
+
+    ``grade`` is the HRV engine's quality grade (`biofeedback.hrv.quality.Quality`:
+    good, acceptable, poor or withheld; ``""`` when the phase was too short to analyse)
+    and ``reasons`` its reasons; ``reliable`` is false exactly when nothing is reported.
+    ``metrics["ArtifactRate_pct"]`` is the percentage of beats corrected.
+    """
 
     name: str
     kind: str
@@ -101,6 +106,8 @@ class PhaseMetrics:
     reliable: bool
     metrics: dict[str, float | None]
     warnings: tuple[str, ...] = ()
+    grade: str = ""
+    reasons: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +258,8 @@ def _pm_to_json(p: PhaseMetrics) -> dict[str, Any]:
         "reliable": bool(p.reliable),
         "metrics": {k: None if v is None else float(v) for k, v in p.metrics.items()},
         "warnings": [str(w) for w in p.warnings],
+        "grade": p.grade,
+        "reasons": list(p.reasons),
     }
 
 
@@ -264,6 +273,8 @@ def _pm_from_json(d: dict[str, Any]) -> PhaseMetrics:
         reliable=bool(d["reliable"]),
         metrics={str(k): None if v is None else float(v) for k, v in d["metrics"].items()},
         warnings=tuple(str(w) for w in d["warnings"]),
+        grade=str(d.get("grade", "")),
+        reasons=tuple(str(r) for r in d.get("reasons", ())),
     )
 
 
@@ -373,11 +384,22 @@ def _analyse(name: str, kind: str, start_s: float, end_s: float, beats: Any) -> 
         "LFHF": src.get("LFHF"),
         "StressIndex": src.get("StressIndex"),
         "BreathingRate_per_min": breathing,
-        "ArtifactRate_pct": 100.0 * res.artifacts.rate,
+        "ArtifactRate_pct": 100.0 * res.quality.corrected_rate,
     }
     windows = _window_sums(res.nn_ms, res.nn_t_s, res.nn_segment) if res.reliable else empty
     return KindAnalysis(
-        PhaseMetrics(name, kind, start_s, end_s, res.n_beats, res.reliable, m, res.warnings),
+        PhaseMetrics(
+            name,
+            kind,
+            start_s,
+            end_s,
+            res.n_beats,
+            res.reliable,
+            m,
+            res.warnings,
+            res.quality.grade,
+            res.quality.reasons,
+        ),
         windows,
     )
 
@@ -401,14 +423,19 @@ def _verdict(
     quality_ok = True
     for kind, an in by_kind.items():
         pm = an.metrics
-        rate = pm.metrics.get("ArtifactRate_pct")
         if not pm.reliable:
             quality_ok = False
-            why = "; ".join(w for w in pm.warnings if w.startswith("unreliable")) or "too short"
-            lines.append(f"Data quality too poor during {kind} for a verdict ({why}).")
-        elif rate is not None and rate > 100 * ARTIFACT_LIMIT:
-            quality_ok = False
-            lines.append(f"Data quality too poor during {kind}: {rate:.1f} % artefacts.")
+            why = "; ".join(pm.reasons) if pm.grade else "too short"
+            lines.append(
+                f"Data quality too poor during {kind} for a verdict (grade withheld: {why})."
+                if pm.grade
+                else f"Data quality too poor during {kind} for a verdict ({why})."
+            )
+        elif pm.grade == "poor":
+            lines.append(
+                f"Data quality during {kind} is poor ({'; '.join(pm.reasons)}): read what "
+                "follows with caution."
+            )
     if "baseline" not in by_kind:
         lines.append("No baseline phase: nothing to compare against.")
         return lines, quality_ok
@@ -473,6 +500,9 @@ def _verdict(
                 f"Breathing {direction} from about {br_a:.0f} to {br_b:.0f} breaths/min "
                 f"{during}: a change this size moves RMSSD, HF and LF/HF by itself, {why}."
             )
+    graded = [f"{kind} {an.metrics.grade}" for kind, an in by_kind.items() if an.metrics.grade]
+    if graded:
+        lines.append(f"Data quality: {', '.join(graded)}.")
     if swc_ln is not None:
         lines.append(
             f"Your smallest worthwhile change in resting lnRMSSD is {swc_ln:.3f} "

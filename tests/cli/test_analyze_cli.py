@@ -37,8 +37,14 @@ def test_json_contract(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert analyze.run(_args(str(p), "--json")) == 0
     obj = json.loads(capsys.readouterr().out)
     assert list(obj) == [
-        "source", "n_beats", "duration_s", "reliable", "warnings", "artifacts", "metrics",
+        "source", "n_beats", "duration_s", "reliable", "quality", "warnings", "artifacts",
+        "metrics", "withheld_metrics",
     ]  # fmt: skip
+    assert list(obj["quality"]) == [
+        "grade", "beats_corrected", "corrected_pct", "irregular_pct", "resolution_ms",
+        "resolution_source", "reasons",
+    ]  # fmt: skip
+    assert obj["quality"]["grade"] == "good" and obj["withheld_metrics"] is None
     assert list(obj["artifacts"]) == ["corrected", "count", "rate", "by_type"]
     assert set(obj["artifacts"]["by_type"]) == {
         "ectopic", "missed", "extra", "longshort", "out_of_range",
@@ -67,7 +73,7 @@ def test_table_output_and_detrend(tmp_path: Path, capsys: pytest.CaptureFixture[
     p = _write(tmp_path, simulate_rr(400.0, seed=3))
     assert analyze.run(_args(str(p), "--detrend", "smoothness-priors")) == 0
     out = capsys.readouterr().out
-    assert "reliable: yes" in out and "RMSSD_ms" in out and "LF_ms2" in out
+    assert "quality: good" in out and "RMSSD_ms" in out and "LF_ms2" in out
 
 
 def test_bad_file_is_user_error(tmp_path: Path) -> None:

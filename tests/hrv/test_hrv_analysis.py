@@ -144,8 +144,10 @@ def test_zero_variability_gives_no_made_up_peak_or_stress_index() -> None:
     # source: property: metronomic RR (fixed-rate pacing, every RR = 1000/1024 s) has no
     # spectral power and an NN range of 0, so the band peaks and Baevsky's SI (which divides
     # by the range) are undefined: None, not the band's lower edge or ~1e6 from float noise.
+    # No number without a signal (issue 10.3): no band power either, only the time domain.
     res = analyze_rr(np.full(700, 1000.0 * 1000.0 / 1024.0))
     m = res.metrics
-    assert m["RMSSD_ms"] == 0.0 and m["HF_ms2"] == 0.0
+    assert m["RMSSD_ms"] == 0.0 and m["SDNN_ms"] == 0.0
+    assert m["HF_ms2"] is None
     assert m["LF_peak_Hz"] is None and m["HF_peak_Hz"] is None
     assert m["StressIndex"] is None and m["SNS_index"] is None

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from biofeedback.hrv import analyze_rr
-from biofeedback.hrv.artifacts import correct_artifacts, detect_artifacts
+from biofeedback.hrv.artifacts import detect_artifacts
+from biofeedback.hrv.correction import correct_artifacts
 from biofeedback.synth import inject_artefacts_at_rate as inject_artifacts
 from biofeedback.synth import stationary_rr as simulate_rr
 from tests.conftest import reference_dir

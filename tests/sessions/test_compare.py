@@ -157,6 +157,40 @@ def test_poor_quality_phase_gets_no_verdict(tmp_path: Path) -> None:
     assert any(v.startswith("Data quality too poor during baseline") for v in c.verdict)
 
 
+def test_verdict_says_the_quality_grade_and_poor_is_cautioned(tmp_path: Path) -> None:
+    # source: seeded simulated session; ~8 % of the practice beats carry injected ectopic
+    # events (the "poor" band 5-20 % of biofeedback.hrv.quality), the baseline is clean.
+    from biofeedback.synth import inject_artefacts_at_rate
+
+    base, prac = (
+        Phase("rest", "baseline", 300.0, 65.0, 25.0, 12.0),
+        Phase("task", "practice", 300.0, 75.0, 15.0, 15.0),
+    )
+    sim = simulate_rr([base, prac], seed=9)
+    t = np.cumsum(sim.rr_ms) / 1000.0
+    k = int(np.searchsorted(t, 300.0))
+    dirty = inject_artefacts_at_rate(sim.rr_ms[k:], rate=0.08, seed=9, kinds=("ectopic",))
+    rr = np.concatenate([sim.rr_ms[:k], dirty.rr_ms])
+    split = float(np.sum(sim.rr_ms[:k]) / 1000.0)
+    sid = _store_beats(
+        tmp_path / "g.db",
+        rr,
+        [("rest", "baseline", 0.0, split), ("task", "practice", split, float(rr.sum() / 1000))],
+    )
+    with SessionReader(tmp_path / "g.db") as reader:
+        c = compare_session(reader, sid)
+    grades = {p.kind: p.grade for p in c.phases}
+    assert grades == {"baseline": "good", "practice": "poor"}
+    assert "Data quality: baseline good, practice poor." in c.verdict
+    assert any(v.startswith("Data quality during practice is poor") for v in c.verdict)
+    # poor is reported (with the caution), not withheld: the RMSSD verdict is still given
+    assert c.quality_ok
+    assert any(v.startswith("HRV (RMSSD)") for v in c.verdict)
+    practice = next(p for p in c.phases if p.kind == "practice")
+    assert practice.metrics["RMSSD_ms"] is not None
+    assert 5.0 < (practice.metrics["ArtifactRate_pct"] or 0.0) < 20.0
+
+
 def test_bootstrap_ci_covers_known_shift() -> None:
     rng = np.random.default_rng(11)
 
