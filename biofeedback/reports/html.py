@@ -11,25 +11,31 @@ tinted), rolling RMSSD, Poincaré plot, PSD per phase, notes and marks, methods 
 references per metric, and the caveat that HRV is a proxy, not a diagnosis. With several
 sessions a comparison section comes first.
 
-``print_mode=True`` renders the variant the PDF is printed from: figures static
-(``staticPlot``), fixed width for the paper, page breaks before each session, ``@page`` size.
+:func:`render_print_html` renders the variant the PDF is printed from (:class:`PrintPage`):
+no script at all, each figure a placeholder for a static SVG image drawn separately from its
+plotly JSON (see :mod:`biofeedback.reports.pdf`), fixed width for the paper, page breaks
+before each session, ``@page`` size.
 
-Escaping, in one place: every value put into the page goes through :func:`_e`, which
-HTML-escapes it unless it is :class:`_Html`, markup this module built from escaped parts.
+Escaping, in one place (:mod:`biofeedback.reports.markup`): every value put into the page
+goes through ``esc`` (``_e`` here), which HTML-escapes it unless it is ``Html``, markup
+built from escaped parts.
 Text from users, captures or protocol files (titles, notes, tags, phase names, device
 names, marks) is therefore always text, never markup or script; plotly escapes ``<`` in
-the figure JSON itself. ``tests/test_report_injection.py`` opens reports with hostile text
+the figure JSON itself. ``tests/reports/test_report_injection.py`` opens reports with hostile text
 in real Chromium with a dialog listener.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
 import math
 from collections.abc import Sequence
 from typing import Any
 
+from biofeedback.reports.markup import SLOT as _SLOT
+from biofeedback.reports.markup import Html as _Html
+from biofeedback.reports.markup import PrintFigure, PrintPage
+from biofeedback.reports.markup import esc as _e
 from biofeedback.reports.model import (
     CAVEAT,
     METRIC_INFO,
@@ -39,7 +45,13 @@ from biofeedback.reports.model import (
     SessionReport,
 )
 
-__all__ = ["PAPER_SIZES", "PRINT_MAX_POINTS", "SCREEN_MAX_POINTS", "render_html"]
+__all__ = [
+    "PAPER_SIZES",
+    "PRINT_MAX_POINTS",
+    "SCREEN_MAX_POINTS",
+    "render_html",
+    "render_print_html",
+]
 
 #: Point budget per trace on screen (a 1 h session, ~4-5 k beats, is drawn in full) and on
 #: paper (min/max decimation above it; see `biofeedback.report_figures.decimate_minmax`).
@@ -87,19 +99,6 @@ table, .verdict, .caveat { break-inside: avoid; page-break-inside: avoid; }
 """
 
 
-class _Html(str):
-    """Markup built by this module (from escaped parts); :func:`_e` leaves it as is."""
-
-    __slots__ = ()
-
-
-def _e(s: object) -> _Html:
-    """``s`` as HTML: escaped text, unless it already is :class:`_Html`."""
-    if isinstance(s, _Html):
-        return s
-    return _Html(html.escape(str(s), quote=True))
-
-
 def _fmt(v: float | None, digits: int = 1) -> str:
     if v is None or not math.isfinite(v):
         return "–"
@@ -122,12 +121,14 @@ def _when(ts: dt.datetime) -> str:
 
 
 class _Figures:
-    """Turns plotly figures into HTML, embedding plotly.js only in the first one."""
+    """Turns plotly figures into HTML, embedding plotly.js only in the first one; in print
+    mode, into placeholders, collecting the figures' JSON in ``specs``."""
 
     def __init__(self, print_mode: bool, width_px: int) -> None:
         self.print_mode = print_mode
         self.width_px = width_px
         self.count = 0
+        self.specs: list[PrintFigure] = []
         # On paper a figure is ~690 px wide: 1500 points (min/max kept) lose nothing
         # visible, and Chromium prints thousands of SVG markers slowly (1 h: 5 s → ~2 s).
         self.max_points = PRINT_MAX_POINTS if print_mode else SCREEN_MAX_POINTS
@@ -137,16 +138,19 @@ class _Figures:
 
         if self.print_mode:
             fig.update_layout(width=self.width_px)
-        config: dict[str, Any] = {"displaylogo": False, "responsive": not self.print_mode}
-        if self.print_mode:
-            config["staticPlot"] = True
+            height = int(fig.layout.height or 450)  # plotly's default height
+            fig.update_layout(height=height)
+            self.specs.append(PrintFigure(pio.to_json(fig), self.width_px, height))
+            self.count += 1
+            return f'<div class="figure">{_SLOT.format(len(self.specs) - 1)}</div>'
+        config: dict[str, Any] = {"displaylogo": False, "responsive": True}
         div = pio.to_html(
             fig,
             full_html=False,
             include_plotlyjs=self.count == 0,
             config=config,
             div_id=div_id,
-            default_width=f"{self.width_px}px" if self.print_mode else "100%",
+            default_width="100%",
         )
         self.count += 1
         return f'<div class="figure">{div}</div>'
@@ -409,24 +413,31 @@ def _comparison_section(bundle: ReportBundle, fig: _Figures) -> str:
     )
 
 
-def render_html(bundle: ReportBundle, *, print_mode: bool = False, paper: str = "a4") -> str:
-    """The complete report as one HTML document (string).
+def render_html(bundle: ReportBundle) -> str:
+    """The complete report as one HTML document (string), interactive figures.
 
     Parameters
     ----------
     bundle
         What to report (`biofeedback.reports.model.build_report`).
-    print_mode
-        Static figures sized for ``paper`` and page breaks (the PDF's source).
-    paper
-        ``a4`` or ``letter`` (print mode only).
     """
+    return _render(bundle, _Figures(False, PAPER_SIZES["a4"][1]), "")
+
+
+def render_print_html(bundle: ReportBundle, *, paper: str = "a4") -> PrintPage:
+    """The PDF's source: the report for ``paper`` (``a4``/``letter``), no script, figures
+    as placeholders for :meth:`PrintPage.with_images`."""
     size, width = PAPER_SIZES[paper]
-    fig = _Figures(print_mode, width)
+    fig = _Figures(True, width)
+    page = _render(bundle, fig, _PRINT_CSS % {"size": size})
+    return PrintPage(page, tuple(fig.specs))
+
+
+def _render(bundle: ReportBundle, fig: _Figures, print_css: str) -> str:
     reps: Sequence[SessionReport] = bundle.sessions
     multi = len(reps) > 1
     title = f"HRV comparison of {len(reps)} sessions" if multi else f"HRV report: {reps[0].title}"
-    css = _CSS + ((_PRINT_CSS % {"size": size}) if print_mode else "")
+    css = _CSS + print_css
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
