@@ -6,8 +6,7 @@ the pages can be tested with hand-made values. Units are in the names (``t_s``, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -150,47 +149,3 @@ class Trends:
     days: tuple[TrendDay, ...]
     week_starts: tuple[str, ...]
     practice_min: tuple[float, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class LiveBeat:
-    """One beat as the live page shows it, with the live metrics after it."""
-
-    seq: int
-    t_s: float
-    rr_ms: float
-    rmssd60_ms: float | None
-    hr_bpm: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class LiveState:
-    """A thread-safe copy of the live worker's state (see ``biofeedback.sessions.live``)."""
-
-    run_id: int
-    running: bool
-    session_id: int | None
-    source_label: str
-    protocol: str
-    elapsed_s: float
-    hr_bpm: float | None
-    rmssd60_ms: float | None
-    rmssd_warming_up: bool
-    rmssd_window_fill: float  # 0..1 of the 60 s window covered
-    stress_index: float | None
-    phase: str | None
-    phase_kind: str | None
-    prompt: str | None
-    phase_left_s: float | None
-    pacer_bpm: float | None
-    pacer_inhale_ratio: float | None
-    pacer_t0_s: float | None  # stream time when the current paced phase began
-    contact: bool | None
-    link: str  # connected | disconnected | reconnecting | gave_up | idle | ended
-    link_detail: str
-    artefacts: int
-    beats: int
-    seconds_since_data: float | None
-    error: str | None
-    new_beats: tuple[LiveBeat, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)

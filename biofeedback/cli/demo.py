@@ -14,6 +14,7 @@ import asyncio
 import sys
 import tempfile
 from pathlib import Path
+from typing import cast
 
 from biofeedback.errors import UserError
 
@@ -57,13 +58,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _terminal(args: argparse.Namespace, path: Path) -> int:
     from biofeedback.cli.record import stream_to_terminal
-    from devices.capture import CaptureError
-    from devices.replay import CaptureReplaySource, clock_for_speed
+    from biofeedback.sessions.service import SourceSpec, open_source
+    from devices.replay import CaptureReplaySource
 
-    try:
-        source = CaptureReplaySource(path, clock=clock_for_speed(args.speed))
-    except CaptureError as exc:
-        raise UserError(str(exc)) from None
+    opened = open_source(SourceSpec("replay", str(path)), speed=args.speed)
+    source = cast(CaptureReplaySource, opened.source)  # a replay spec opens a replay
     h = source.capture.header
     print(
         f"demo: replaying {path.name} ({h.origin.kind}, {source.capture.duration_s / 60:.1f} min) "
@@ -135,8 +134,9 @@ def run(args: argparse.Namespace) -> int:
     from biofeedback.sessions.bundled import bundled_recording
 
     path = Path(args.recording) if args.recording else bundled_recording()
-    if args.speed < 0:
-        raise UserError(f"--speed: expected a number >= 0, got {args.speed}")
+    from biofeedback.sessions.service import check_speed
+
+    check_speed(args.speed)
     if args.no_dashboard:
         return _terminal(args, path)
     if not (0 <= args.port <= 65535):

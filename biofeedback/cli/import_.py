@@ -86,7 +86,7 @@ def protocol_from_header(extra: dict[str, Any], where: str) -> Protocol | None:
 def import_capture(path: Path, store: Store, *, title: str, tags: tuple[str, ...]) -> int:
     """Replay a capture into ``store``; returns the new session id."""
     from biofeedback.sessions.protocols import load_protocol
-    from biofeedback.sessions.recorder import SessionRecorder
+    from biofeedback.sessions.service import Recording
     from devices.capture import CaptureError, read_capture
     from devices.clock import VirtualClock
     from devices.replay import CaptureReplaySource
@@ -103,19 +103,19 @@ def import_capture(path: Path, store: Store, *, title: str, tags: tuple[str, ...
         started = path.stat().st_mtime - capture.duration_s
     clock = VirtualClock(wall_start_s=started)
     source = CaptureReplaySource(capture, clock=clock)
-    writer = store.begin_session(
-        NewSession(
-            source="import",
-            protocol=protocol.name,
-            device=capture.header.device,
-            title=title,
-            tags=tags,
-            started_at=started,
-        ),
-        clock=clock,
-        flush_interval_s=IMPORT_FLUSH_INTERVAL_S,
+    meta = NewSession(
+        source="import",
+        protocol=protocol.name,
+        device=capture.header.device,
+        title=title,
+        tags=tags,
+        started_at=started,
     )
-    result = asyncio.run(SessionRecorder(source, writer, protocol, clock).run())
+    recording = Recording(
+        store, meta, source, clock, protocol, flush_interval_s=IMPORT_FLUSH_INTERVAL_S
+    )
+    # `run` caches the analysis of either kind of import once, after this returns.
+    result = asyncio.run(recording.run(analyse=False))
     return result.session_id
 
 

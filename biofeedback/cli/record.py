@@ -5,22 +5,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as dt
 import logging
-import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from biofeedback.beats import Beat, BeatAssembler
 from biofeedback.errors import UserError
 from biofeedback.lsl import with_lsl
-from devices.capture import CaptureError, CaptureEvent, CaptureHeader, CaptureOrigin, CaptureWriter
+from biofeedback.sessions.service import CaptureTee
+from devices.capture import CaptureOrigin
 from devices.clock import Clock
-from devices.records import HrFrame, LinkEvent, LinkState, RejectedPacket, StreamItem
+from devices.records import HrFrame, LinkEvent, LinkState, RejectedPacket
 from devices.stream import HeartRateSource, StreamSummary
-from devices.supervisor import LinkUnavailableError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -106,39 +104,25 @@ log = logging.getLogger(__name__)
 def open_source(
     args: argparse.Namespace, clock: Clock | None = None
 ) -> tuple[HeartRateSource, CaptureOrigin]:
-    """Build the source named on the command line (replay or strap).
+    """Build the source named on the command line (replay or strap), via the service.
 
     ``clock`` is the source's clock (replay default: `devices.replay.clock_for_speed` of
     ``--speed``; strap default: the system clock); a guided session passes its own so the
     phase timer and the source share one clock.
     """
-    if args.replay:
-        from devices.replay import CaptureReplaySource, clock_for_speed
+    from biofeedback.sessions.service import SourceSpec
+    from biofeedback.sessions.service import open_source as open_named
 
-        _check_speed(args.speed)
-        try:
-            src = CaptureReplaySource(args.replay, clock=clock or clock_for_speed(args.speed))
-        except CaptureError as exc:
-            raise UserError(str(exc)) from None
-        o = src.capture.header.origin
-        notes = f"re-recorded from replay of {Path(args.replay).name}"
-        return src, CaptureOrigin(o.kind, o.generator, o.seed, notes)
-    from devices import ble
-
-    kw: dict[str, Any] = {}
-    if args.deadline is not None:
-        if not args.deadline > 0:  # also refuses nan, which would give up at once
-            raise UserError(f"--deadline: expected a number of seconds > 0, got {args.deadline}")
-        kw["deadline_s"] = args.deadline
-    if getattr(args, "adapter", None):
-        kw["adapter"] = args.adapter
-    return ble.open_strap_source(args.device, clock=clock, **kw), CaptureOrigin("strap")
-
-
-def _check_speed(speed: float) -> None:
-    # `not >= 0` also refuses nan; inf would make the scaled clock's time inf/nan.
-    if not (speed >= 0 and math.isfinite(speed)):
-        raise UserError(f"--speed: expected a finite number >= 0, got {speed}")
+    spec = SourceSpec("replay", args.replay) if args.replay else SourceSpec("strap", args.device)
+    speed = args.speed if args.replay else 1.0
+    opened = open_named(
+        spec,
+        speed=speed,
+        clock=clock,
+        deadline_s=args.deadline,
+        adapter=getattr(args, "adapter", None),
+    )
+    return opened.source, opened.origin
 
 
 def format_frame(item: HrFrame, beats: list[Beat]) -> str:
@@ -160,18 +144,6 @@ def format_summary(s: StreamSummary, assembler: BeatAssembler) -> str:
         f"{s.gaps} gaps, {s.no_contact_frames} no-contact frames, "
         f"{s.rr_rejected} malformed RR parts, {assembler.resyncs} resyncs, {s.duration_s:.1f} s"
     )
-
-
-def _capture_event(item: StreamItem) -> CaptureEvent | None:
-    if isinstance(item, HrFrame | RejectedPacket):
-        return CaptureEvent(item.t_s, "notify", char="2a37", data=item.raw)
-    if item.state is LinkState.CONNECTED:
-        return CaptureEvent(item.t_s, "connect")
-    if item.state is LinkState.DISCONNECTED:
-        return CaptureEvent(item.t_s, "disconnect", detail=item.detail)
-    if item.state is LinkState.BATTERY and item.detail.isdigit():
-        return CaptureEvent(item.t_s, "battery", battery_pct=int(item.detail))
-    return None
 
 
 async def stream_to_terminal(
@@ -265,39 +237,6 @@ async def _print_stream(
             print(f"t={item.t_s:8.2f}s  rejected packet {item.raw.hex()}: {item.reason}", file=out)
         elif isinstance(item, LinkEvent) and item.state is not LinkState.END:
             print(f"t={item.t_s:8.2f}s  link {item.state.value} {item.detail}".rstrip(), file=out)
-
-
-class CaptureTee:
-    """Tee the raw traffic of a stream to a capture file (terminal streaming and guided
-    sessions alike).
-
-    The file is opened at the first event worth keeping (a strap's ``connected``), not at the
-    first item (``scanning``): only then does the source know the strap's model, firmware,
-    body location and battery for the header.
-    """
-
-    def __init__(self, path: Path, source: HeartRateSource, origin: CaptureOrigin) -> None:
-        self.path = path
-        self.source = source
-        self.origin = origin
-        self.writer: CaptureWriter | None = None
-
-    def __call__(self, item: StreamItem) -> None:
-        ev = _capture_event(item)
-        if ev is None:
-            return
-        if self.writer is None:
-            header = CaptureHeader(
-                device=self.source.info,
-                started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                origin=self.origin,
-            )
-            self.writer = CaptureWriter(self.path, header)
-        self.writer.write(ev)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
 
 
 def _mmss(seconds: float) -> str:
@@ -405,25 +344,20 @@ async def record_session(
     title: str = "",
     tags: tuple[str, ...] = (),
     interactive: bool = True,
+    analyse: bool = False,
 ) -> RecordingResult:
     """Run a guided (or free) session into ``store`` with the terminal display."""
     import signal
 
-    from biofeedback.sessions.recorder import SessionRecorder
+    from biofeedback.sessions.service import Recording
     from biofeedback.sessions.store import NewSession
 
-    writer = store.begin_session(
-        NewSession(
-            source=source_kind,
-            protocol=protocol.name,
-            device=source.info,
-            title=title,
-            tags=tags,
-        ),
-        clock=clock,
+    meta = NewSession(
+        source=source_kind, protocol=protocol.name, device=source.info, title=title, tags=tags
     )
     display = TerminalDisplay(out, quiet=quiet)
-    recorder = SessionRecorder(source, writer, protocol, clock, observer=display, tap=capture)
+    recording = Recording(store, meta, source, clock, protocol, observer=display, capture=capture)
+    recorder = recording.recorder
     loop = asyncio.get_running_loop()
     listening = interactive and _stdin_marks(loop, recorder)
     handled_sigint = False
@@ -436,29 +370,17 @@ async def record_session(
     total = f", {_mmss(protocol.total_s)}" if protocol.phases else ""
     hint = "; Enter marks a moment" if listening else ""
     print(
-        f"recording session {writer.session_id} ({protocol.name}{total}) into {store.path}"
+        f"recording session {recording.session_id} ({protocol.name}{total}) into {store.path}"
         f"{hint}; Ctrl-C stops",
         file=out,
     )
     try:
-        result = await recorder.run()
-    except LinkUnavailableError:
-        # Bluetooth never came up: nothing was recorded, so leave no empty session behind.
-        if source.summary().frames == 0:
-            from biofeedback.sessions.store import StoreError
-
-            try:
-                store.delete(writer.session_id)
-            except StoreError as exc:
-                log.warning("could not remove the empty session %d: %s", writer.session_id, exc)
-        raise
+        result = await recording.run(analyse=analyse)
     finally:
         if listening:
             loop.remove_reader(sys.stdin.fileno())
         if handled_sigint:
             loop.remove_signal_handler(signal.SIGINT)
-        if capture is not None:
-            capture.close()
     print(format_summary(result.summary, recorder.assembler), file=out)
     return result
 
@@ -466,6 +388,7 @@ async def record_session(
 def _run_guided(args: argparse.Namespace, capture_path: Path | None, store_it: bool) -> int:
     from biofeedback.cli.options import db_path
     from biofeedback.sessions.protocols import load_protocol
+    from biofeedback.sessions.service import check_speed
     from biofeedback.sessions.store import Store
     from devices.clock import SystemClock
     from devices.replay import clock_for_speed
@@ -474,7 +397,7 @@ def _run_guided(args: argparse.Namespace, capture_path: Path | None, store_it: b
     if args.breaths_per_min is not None:
         protocol = protocol.with_breaths_per_min(args.breaths_per_min)
     if args.replay:
-        _check_speed(args.speed)
+        check_speed(args.speed)
     clock: Clock = clock_for_speed(args.speed) if args.replay else SystemClock()
     db = db_path(args) if store_it else None
     if db is not None and not args.db:
@@ -496,12 +419,9 @@ def _run_guided(args: argparse.Namespace, capture_path: Path | None, store_it: b
                 capture=tee,
                 title=args.title,
                 tags=tuple(args.tag),
+                analyse=db is not None,
             )
         )
-        if db is not None:
-            from biofeedback.sessions.compare import cache_analysis
-
-            cache_analysis(store, result.session_id)
     finally:
         store.close()
     if db is not None:

@@ -1,13 +1,19 @@
 """A recording that outlives the browser: an asyncio loop in a thread, read by snapshot.
 
-The dashboard must never run asyncio or touch a strap (DESIGN.md §1). `LiveWorker` owns one
-event-loop thread that runs `SessionRecorder` (strap or capture replay →
-store), and keeps what a live display needs in a lock-protected ring buffer of beats plus the
-latest values. Web callbacks call `LiveWorker.state` (a frozen `LiveState` copy, O(new
-beats)) and the control methods `start`, `mark`, `stop`; the latter hop onto the loop thread
-with ``call_soon_threadsafe`` because the SQLite connection belongs to that thread. Closing a
-browser tab therefore does not stop a recording; only `stop`, the protocol's end, the end of
-the source or `close` do.
+The dashboard must never run asyncio or touch a strap. `LiveWorker` owns one event-loop
+thread that runs a `biofeedback.sessions.service.Recording` (the same service as ``record``,
+``import`` and ``demo``: source → `SessionRecorder` → store) and keeps what a live display
+needs in a lock-protected ring buffer of beats plus the latest values. It is fed by the
+recorder's observer only (one channel), and every live number comes from the recorder's own
+`biofeedback.hrv.live.LiveHrv` (per-beat snapshots and its spectral window): nothing is
+computed twice. Web callbacks call `LiveWorker.state` (a frozen
+`biofeedback.sessions.live_state.LiveState`, O(new beats)) and the controls `start`, `mark`,
+`stop`; the controls hop onto the loop thread with ``call_soon_threadsafe`` because the
+SQLite connection belongs to that thread. Closing a browser tab therefore does not stop a
+recording; only `stop`, the protocol's end, the end of the source or `close` do.
+
+A run walks the explicit `RunState` machine (idle → connecting → recording → ending →
+ended/failed) and ends with one outcome message.
 
 Strap discovery (`scan`) runs on the same loop thread, so a web callback only submits it and
 later reads `scan_state`; it never blocks a server thread for the scan's duration.
@@ -21,6 +27,7 @@ import errno
 import importlib
 import inspect
 import logging
+import math
 import sqlite3
 import threading
 import time
@@ -32,107 +39,40 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from biofeedback.errors import UserError
-from biofeedback.hrv.live import LiveHrv
+from biofeedback.hrv.live import LiveHrv, live_spectral
+from biofeedback.sessions.live_state import (
+    IDLE_STATE,
+    TRANSITIONS,
+    LiveBeat,
+    LiveState,
+    PhaseSpan,
+    RunState,
+    ScanState,
+    SourceChoice,
+)
 from biofeedback.sessions.recorder import LiveEvent, LiveUpdate, RecordingResult, SessionRecorder
-from devices.clock import Clock
-from devices.records import HrFrame, LinkState, RejectedPacket, StreamItem
+from biofeedback.sessions.service import OpenedSource, open_source, parse_source
+from devices.records import HrFrame, LinkState, RejectedPacket
 from devices.stream import HeartRateSource
+from devices.supervisor import LinkUnavailableError
 
 if TYPE_CHECKING:
     from devices.ble import ScanResult
 
-__all__ = ["LiveBeat", "LiveState", "LiveWorker", "ScanState", "SourceChoice"]
+__all__ = ["LiveBeat", "LiveState", "LiveWorker", "RunState", "ScanState", "SourceChoice"]
 
 log = logging.getLogger(__name__)
 
 #: Beats kept for the live charts (~10 min at 75 bpm); older beats are in the store.
 RING_BEATS = 1000
-#: Recompute the stress index (Baevsky, via the HRV engine) at most this often, stream seconds.
-STRESS_EVERY_S = 5.0
+#: Recompute the stress index and the spectral values at most this often, stream seconds.
+SPECTRAL_EVERY_S = 5.0
 #: Window of the live stress index, stream seconds.
 STRESS_WINDOW_S = 120.0
 #: Default length of a strap scan, seconds (short: the page waits for it).
 SCAN_S = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class SourceChoice:
-    """A source the Live page can offer: ``value`` is what `LiveWorker.start` takes."""
-
-    value: str
-    label: str
-
-
-@dataclass(frozen=True, slots=True)
-class ScanState:
-    """The latest strap scan: ``straps`` are start-able ``strap:<address>`` choices.
-
-    ``scan_id`` is 0 before the first scan; ``error`` is one line (e.g. no Bluetooth).
-    """
-
-    scan_id: int
-    running: bool
-    straps: tuple[SourceChoice, ...] = ()
-    error: str | None = None
-    timeout_s: float = SCAN_S
-
-
-@dataclass(frozen=True, slots=True)
-class LiveBeat:
-    """One beat for the live charts, with the running values just after it."""
-
-    seq: int
-    t_s: float
-    rr_ms: float
-    rmssd60_ms: float | None
-    hr_bpm: float | None
-    wall_s: float  # Unix time the worker received it (for latency measurements)
-
-
-@dataclass(frozen=True, slots=True)
-class LiveState:
-    """A consistent copy of the worker's state (see `LiveWorker.state`).
-
-    Times are stream seconds. ``new_beats`` holds the ring-buffered beats with
-    ``seq > since_seq`` of the request (all kept ones when the run changed).
-    """
-
-    run_id: int
-    running: bool
-    session_id: int | None
-    source_label: str
-    protocol: str
-    speed: float
-    t_s: float
-    hr_bpm: float | None
-    rmssd60_ms: float | None
-    rmssd_warming_up: bool
-    rmssd_window_fill: float
-    stress_index: float | None
-    phase: str | None
-    phase_kind: str | None
-    phase_index: int | None
-    n_phases: int
-    prompt: str | None
-    phase_left_s: float | None
-    protocol_left_s: float | None
-    pacer_bpm: float | None
-    pacer_inhale_ratio: float | None
-    pacer_phase_t0_s: float | None
-    contact: bool | None
-    link: str
-    link_detail: str
-    rejected: int
-    artefacts: int
-    beats: int
-    marks: int
-    pending_rows: int
-    seconds_since_save: float | None
-    seconds_since_data: float | None
-    status: str | None
-    error: str | None
-    last_seq: int
-    new_beats: tuple[LiveBeat, ...] = ()
+#: Beat pairs of the baseline phase needed before "vs this session's baseline" is shown.
+BASELINE_MIN_PAIRS = 30
 
 
 @dataclass
@@ -141,15 +81,23 @@ class _Run:
     source_label: str
     protocol: str
     speed: float
-    running: bool = True
+    state: RunState = RunState.CONNECTING
     session_id: int | None = None
     t_s: float = 0.0
     hr_bpm: float | None = None
     rmssd: float | None = None
     warming: bool = True
-    first_beat_t: float | None = None
+    warm_start: float | None = None
+    last_beat_t: float | None = None
+    segment: int | None = None
     stress: float | None = None
-    stress_at: float = -1e9
+    coherence: float | None = None
+    breaths: float | None = None
+    spectral_covered: float = 0.0
+    spectral_at: float = -1e9
+    base_sd: float = 0.0
+    base_n: int = 0
+    base_prev: float | None = None
     phase: str | None = None
     phase_kind: str | None = None
     phase_index: int | None = None
@@ -169,10 +117,12 @@ class _Run:
     last_data_wall: float | None = None
     status: str | None = None
     error: str | None = None
+    outcome: str | None = None
     seq: int = 0
     ring: deque[LiveBeat] = field(default_factory=lambda: deque(maxlen=RING_BEATS))
+    phases: list[PhaseSpan] = field(default_factory=list)
+    mark_times: list[float] = field(default_factory=list)
     recorder: SessionRecorder | None = None
-    hrv: LiveHrv = field(default_factory=LiveHrv)
     artefacts: int = 0
     stop_requested: bool = False  # Stop pressed, maybe before the recorder existed
     pending_rows: int = 0  # rows buffered by the writer, not yet committed
@@ -180,7 +130,6 @@ class _Run:
     saved_wall: float = field(default_factory=time.monotonic)  # last commit seen, monotonic
 
 
-SourceFactory = Callable[[float], tuple[HeartRateSource, Clock]]
 #: ``timeout_s -> straps``: `devices.ble.scan_straps` or any function with its signature
 #: (async, or a plain function that returns quickly: it runs on the loop thread).
 Scanner = Callable[[float], Any]
@@ -197,6 +146,26 @@ def strap_choice(r: ScanResult) -> SourceChoice:
 def _locked(exc: BaseException) -> bool:
     text = str(exc).lower()
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def _mmss(seconds: float) -> str:
+    s = max(0, round(seconds))
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def ended_outcome(run: _Run, result: RecordingResult) -> str:
+    """The one message of a run that ended with a saved session."""
+    where = f"session #{result.session_id}"
+    length = f"{result.n_beats} beats, {_mmss(result.last_t_s)}"
+    if run.link == "gave_up":
+        return (
+            f"The strap stopped answering and reconnecting gave up; what was recorded is "
+            f"saved as {where} ({length}). Check the strap's battery and contact, then start "
+            "again."
+        )
+    if str(result.status) == "complete":
+        return f"Complete: {where} saved ({length})."
+    return f"Stopped early: {where} saved ({length})."
 
 
 class LiveWorker:
@@ -240,6 +209,8 @@ class LiveWorker:
         self._starting = False  # a start() is between its check and its new run
         self._scanner = scanner
         self._scan = ScanState(0, False)
+        #: ``(run_id, state)`` for every state a run entered, in order (for tests and logs).
+        self.transitions: list[tuple[int, RunState]] = []
 
     # -- loop thread -------------------------------------------------------------------
 
@@ -321,51 +292,39 @@ class LiveWorker:
     @property
     def running(self) -> bool:
         with self._lock:
-            return self._run is not None and self._run.running
+            return self._run is not None and self._run.state.active
 
-    def _source(self, source: str, speed: float) -> tuple[HeartRateSource, Clock, str, str]:
-        kind, _, name = source.partition(":")
-        if kind == "replay":
-            from devices.capture import CaptureError
-            from devices.replay import CaptureReplaySource, clock_for_speed
+    def _to(self, run: _Run, new: RunState) -> None:
+        """Move ``run`` to ``new`` (under the lock); a move the machine forbids is logged."""
+        if run.state is new:
+            return
+        if new not in TRANSITIONS[run.state]:
+            log.error("live run %d: no transition %s -> %s", run.run_id, run.state, new)
+            return
+        run.state = new
+        self.transitions.append((run.run_id, new))
 
-            path = self.recordings.get(name)
-            if path is None:
-                path = Path(name)
-                if not path.is_file():
-                    raise UserError(f"unknown recording {name!r}")
-            if speed < 0:
-                raise UserError(f"speed: expected a number >= 0, got {speed}")
-            clock = clock_for_speed(speed)
-            try:
-                src = CaptureReplaySource(path, clock=clock)
-            except CaptureError as exc:
-                raise UserError(str(exc)) from None
-            return src, clock, f"recording {path.name} at {speed:g}×", "replay"
-        if kind == "strap" and name.strip():
-            from devices.clock import SystemClock
-
-            if self._strap_opener is not None:
-                opener = self._strap_opener
-            else:
-                try:
-                    ble = importlib.import_module("devices.ble")
-                except ImportError as exc:
-                    raise UserError(f"BLE support is not available ({exc})") from None
-                opener = ble.open_strap_source
-            return opener(name.strip()), SystemClock(), f"strap {name.strip()}", "strap"
-        raise UserError(f"source: expected 'replay:NAME' or 'strap:NAME', got {source!r}")
-
-    def start(self, source: str, protocol: str, *, speed: float = 1.0, title: str = "") -> int:
+    def start(
+        self,
+        source: str,
+        protocol: str,
+        *,
+        speed: float = 1.0,
+        title: str = "",
+        breaths_per_min: float | None = None,
+    ) -> int:
         """Start recording ``source`` with ``protocol``; returns the run id.
 
-        Raises `UserError` if a recording is running or the source/protocol is unknown.
+        ``source`` is anything `biofeedback.sessions.service.parse_source` reads
+        (``replay:NAME``, ``strap:NAME``, an address). ``breaths_per_min`` overrides the
+        pacer rate of paced phases. Raises `UserError` (one line) if a recording is running,
+        the speed is invalid or the source/protocol is unknown; nothing is stored then.
         """
         # Check and claim in one step: two tabs pressing Start together must not both get
         # past the check (the second run would replace the first, which could then never
         # be stopped from the page).
         with self._lock:
-            if self._starting or (self._run is not None and self._run.running):
+            if self._starting or (self._run is not None and self._run.state.active):
                 raise UserError("a recording is already running; stop it first")
             self._starting = True
         try:
@@ -375,18 +334,26 @@ class LiveWorker:
                 from biofeedback.sessions.protocols import load_protocol
 
                 proto = load_protocol(protocol)
-            src, clock, label, kind = self._source(source, speed)
+            if breaths_per_min is not None:
+                proto = proto.with_breaths_per_min(breaths_per_min)
+            opened = open_source(
+                parse_source(source),
+                speed=speed,
+                recordings=self.recordings,
+                strap_opener=self._strap_opener,
+            )
             with self._lock:
                 self._next_id += 1
-                run = _Run(self._next_id, label, proto.name, speed, n_phases=len(proto.phases))
+                run = _Run(
+                    self._next_id, opened.label, proto.name, speed, n_phases=len(proto.phases)
+                )
                 self._run = run
+                self.transitions.append((run.run_id, RunState.CONNECTING))
         finally:
             with self._lock:
                 self._starting = False
         loop = self._ensure_loop()
-        self._task = asyncio.run_coroutine_threadsafe(
-            self._record(run, src, clock, proto, kind, title), loop
-        )
+        self._task = asyncio.run_coroutine_threadsafe(self._record(run, opened, proto, title), loop)
         return run.run_id
 
     def mark(self, text: str = "") -> bool:
@@ -400,9 +367,11 @@ class LiveWorker:
     def stop(self, wait_s: float = 10.0) -> RecordingResult | None:
         """Stop the running recording and wait up to ``wait_s`` for it to be saved."""
         with self._lock:
-            if self._run is not None and self._run.running:
+            run = self._run
+            if run is not None and run.state.active:
                 # Seen by `_record` if the recorder does not exist yet (Stop right after Start).
-                self._run.stop_requested = True
+                run.stop_requested = True
+                self._to(run, RunState.ENDING)
         self._call(lambda r: r.stop())
         return self.wait(wait_s)
 
@@ -437,7 +406,7 @@ class LiveWorker:
     def _call(self, fn: Callable[[SessionRecorder], Any]) -> bool:
         with self._lock:
             run = self._run
-            rec = run.recorder if run is not None and run.running else None
+            rec = run.recorder if run is not None and run.state.active else None
         if rec is None or self._loop is None:
             return False
         done: Future[Any] = Future()
@@ -456,151 +425,190 @@ class LiveWorker:
     # -- the recording -------------------------------------------------------------------
 
     async def _record(
-        self,
-        run: _Run,
-        source: HeartRateSource,
-        clock: Clock,
-        proto: Any,
-        kind: str,
-        title: str,
+        self, run: _Run, opened: OpenedSource, proto: Any, title: str
     ) -> RecordingResult | None:
+        from biofeedback.sessions.service import Recording
         from biofeedback.sessions.store import NewSession, Store
 
         store = None
+        result: RecordingResult | None = None
         try:
-            store = Store(self.db_path, clock=clock)
-            writer = store.begin_session(
-                NewSession(source=kind, protocol=proto.name, device=source.info, title=title)
+            store = Store(self.db_path, clock=opened.clock)
+            meta = NewSession(
+                source=opened.kind, protocol=proto.name, device=opened.source.info, title=title
             )
-
-            def observe(u: LiveUpdate) -> None:
-                self._observe(run, u)
-                now = time.monotonic()
-                with self._lock:
-                    run.pending_rows = writer.pending
-                    if writer.commits != run.commits_seen or not run.pending_rows:
-                        run.commits_seen, run.saved_wall = writer.commits, now
-
-            rec = SessionRecorder(
-                source,
-                writer,
+            recording = Recording(
+                store,
+                meta,
+                opened.source,
+                opened.clock,
                 proto,
-                clock,
-                observer=observe,
-                tap=lambda it: self._tap(run, it),
+                observer=lambda u: self._observe(run, u, recording),
             )
             with self._lock:
-                run.session_id = writer.session_id
-                run.recorder = rec
+                run.session_id = recording.session_id
+                run.recorder = recording.recorder
                 stop_now = run.stop_requested
             if stop_now:  # after run() has started its consumer, which stop() cancels
-                asyncio.get_running_loop().call_soon(rec.stop)
-            result = await rec.run()
-            from biofeedback.sessions.compare import cache_analysis
-
-            cache_analysis(store, result.session_id)  # before the status: Compare is next
+                asyncio.get_running_loop().call_soon(recording.recorder.stop)
+            result = await recording.run()  # caches the analysis: Compare is next
             with self._lock:
                 run.status = str(result.status)
+                run.outcome = ended_outcome(run, result)
             return result
+        except LinkUnavailableError as exc:
+            # Bluetooth itself is unusable: one line, and no empty session left behind.
+            self._fail(run, f"{exc}. Nothing was recorded.", forgotten=True)
+            return None
         except UserError as exc:
-            with self._lock:
-                run.error = str(exc)
+            self._fail(run, str(exc))
             return None
         except Exception as exc:
             if _locked(exc):
                 started = run.session_id is not None
-                with self._lock:
-                    run.error = (
-                        f"the store {self.db_path} is locked by another program (another "
-                        "`biofeedback record` or an open database browser?); "
-                        + (
-                            "the beats recorded so far could not all be saved — close the "
-                            "other program; the session will show as interrupted"
-                            if started
-                            else "nothing was recorded — close it and press Start again"
-                        )
-                    )
+                self._fail(
+                    run,
+                    f"the store {self.db_path} is locked by another program (another "
+                    "`biofeedback record` or an open database browser?); "
+                    + (
+                        "the beats recorded so far could not all be saved — close the "
+                        "other program; the session will show as interrupted"
+                        if started
+                        else "nothing was recorded — close it and press Start again"
+                    ),
+                )
                 return None
             log.exception("live recording failed")
-            with self._lock:
-                run.error = f"recording failed: {exc}"
+            self._fail(run, f"recording failed: {exc}")
             return None
         finally:
             with self._lock:
-                run.running = False
+                if run.state is not RunState.FAILED:
+                    self._to(run, RunState.ENDING)
+                    self._to(run, RunState.ENDED if result is not None else RunState.FAILED)
                 run.recorder = None
             if store is not None:
                 store.close()
 
-    def _tap(self, run: _Run, item: StreamItem) -> None:
+    def _fail(self, run: _Run, message: str, *, forgotten: bool = False) -> None:
         with self._lock:
-            if isinstance(item, HrFrame):
-                run.contact = item.measurement.contact
-                run.last_data_wall = time.monotonic()
-            elif isinstance(item, RejectedPacket):
-                run.rejected += 1
+            run.error = run.outcome = message
+            if forgotten:
+                run.session_id = None
+            self._to(run, RunState.FAILED)
 
-    def _observe(self, run: _Run, u: LiveUpdate) -> None:
-        now_wall = time.time()
-        rr: list[float] = []
+    def _observe(self, run: _Run, u: LiveUpdate, recording: Any) -> None:
+        writer = recording.writer
+        now = time.monotonic()
         with self._lock:
-            run.t_s = max(run.t_s, u.t_s)
-            if u.event is LiveEvent.LINK and u.link is not None:
-                st = u.link.state
-                if st is LinkState.END:
-                    run.link, run.link_detail = "ended", u.link.detail
-                elif st is not LinkState.BATTERY:
-                    run.link, run.link_detail = st.value, u.link.detail
-            elif u.event is LiveEvent.FRAME and run.link in (
-                "connecting",
-                "disconnected",
-                "reconnecting",
-            ):
+            self._apply(run, u, now)
+            run.pending_rows = writer.pending
+            if writer.commits != run.commits_seen or not run.pending_rows:
+                run.commits_seen, run.saved_wall = writer.commits, now
+            due = bool(u.beats) and u.beats[-1].t_s - run.spectral_at >= SPECTRAL_EVERY_S
+            if due:
+                run.spectral_at = u.beats[-1].t_s
+        if due:
+            self._spectral(run, recording.recorder.live)
+
+    def _apply(self, run: _Run, u: LiveUpdate, now: float) -> None:
+        """Fold one recorder update into ``run`` (lock held)."""
+        run.t_s = max(run.t_s, u.t_s)
+        if u.event is LiveEvent.LINK and u.link is not None:
+            st = u.link.state
+            if st is LinkState.END:
+                run.link, run.link_detail = "ended", u.link.detail
+            elif st is not LinkState.BATTERY:
+                run.link, run.link_detail = st.value, u.link.detail
+            if st is LinkState.CONNECTED and run.state is RunState.CONNECTING:
+                self._to(run, RunState.RECORDING)
+        elif u.event is LiveEvent.FRAME and isinstance(u.item, HrFrame):
+            run.contact = u.item.measurement.contact
+            run.last_data_wall = now
+            if run.link in ("connecting", "disconnected", "reconnecting"):
                 # Data flowing again is proof of a link even if no CONNECTED event came.
                 run.link, run.link_detail = "connected", ""
-            elif u.event in (LiveEvent.MARK, LiveEvent.NOTE):
-                run.marks += 1
-            elif u.event is LiveEvent.END:
-                run.status = u.text
-            run.hr_bpm = float(u.hr_bpm) if u.hr_bpm is not None else None
-            ph = u.phase
-            if ph is not None and ph.name != run.phase and ph.pacer is not None:
-                elapsed = 0.0 if u.phase_left_s is None else ph.duration_s - u.phase_left_s
-                run.pacer_t0 = u.t_s - elapsed
-            run.phase = ph.name if ph else None
-            run.phase_kind = ph.kind.value if ph else None
-            run.phase_index = u.phase_index
-            run.n_phases = u.n_phases
-            run.prompt = u.prompt
-            run.phase_left = u.phase_left_s
-            run.protocol_left = u.protocol_left_s
-            run.pacer_bpm = u.pacer.breaths_per_min if u.pacer else None
-            run.pacer_ratio = u.pacer.inhale_ratio if u.pacer else None
-            if u.pacer is None:
-                run.pacer_t0 = None
-            for b in u.beats:
-                # The HRV engine's live windows gate artefacts (20 % rule) per beat, O(1).
-                snap = run.hrv.push(b.t_s, b.rr_ms, segment=b.segment)
-                w = snap.window(60.0)
-                run.rmssd, run.warming = w.rmssd_ms, w.warming_up
-                if snap.artifact:
-                    run.artefacts += 1
-                if run.first_beat_t is None:
-                    run.first_beat_t = b.t_s
-                run.seq += 1
-                run.beats += 1
-                run.ring.append(
-                    LiveBeat(run.seq, b.t_s, b.rr_ms, w.rmssd_ms, snap.hr_bpm, now_wall)
+            if run.state is RunState.CONNECTING:
+                self._to(run, RunState.RECORDING)
+        elif u.event is LiveEvent.REJECTED and isinstance(u.item, RejectedPacket):
+            run.rejected += 1
+        elif u.event in (LiveEvent.MARK, LiveEvent.NOTE):
+            run.marks += 1
+            run.mark_times.append(u.t_s)
+        elif u.event is LiveEvent.END:
+            run.status = u.text
+            self._to(run, RunState.ENDING)
+        run.hr_bpm = float(u.hr_bpm) if u.hr_bpm is not None else None
+        self._apply_phase(run, u)
+        wall = time.time()
+        for b, snap in zip(u.beats, u.beat_live, strict=False):
+            w = snap.window(60.0)
+            run.rmssd, run.warming = w.rmssd_ms, w.warming_up
+            if b.segment != run.segment:
+                run.segment, run.warm_start, run.base_prev = b.segment, None, None
+            if snap.artifact:
+                run.artefacts += 1
+                run.base_prev = None
+            else:
+                if run.warm_start is None:
+                    run.warm_start = b.t_s - b.rr_ms / 1000.0
+                if run.phase_kind == "baseline":
+                    if run.base_prev is not None:
+                        run.base_sd += (b.rr_ms - run.base_prev) ** 2
+                        run.base_n += 1
+                    run.base_prev = b.rr_ms
+            run.last_beat_t = b.t_s
+            run.seq += 1
+            run.beats += 1
+            run.ring.append(
+                LiveBeat(
+                    run.seq, b.t_s, b.rr_ms, w.rmssd_ms, snap.hr_bpm, wall, snap.artifact, b.segment
                 )
-            if u.beats and u.beats[-1].t_s - run.stress_at >= STRESS_EVERY_S:
-                inp = run.hrv.spectral_input()
-                keep = inp.t_s >= u.beats[-1].t_s - STRESS_WINDOW_S
-                rr = inp.rr_ms[keep].tolist()
-                run.stress_at = u.beats[-1].t_s
-        if len(rr) >= 30:
-            stress = _stress_index(rr)
-            with self._lock:
-                run.stress = stress
+            )
+
+    @staticmethod
+    def _apply_phase(run: _Run, u: LiveUpdate) -> None:
+        ph = u.phase
+        if ph is not None and ph.name != run.phase and ph.pacer is not None:
+            elapsed = 0.0 if u.phase_left_s is None else ph.duration_s - u.phase_left_s
+            run.pacer_t0 = u.t_s - elapsed
+        new_phase = (ph.name if ph else None) != run.phase or u.event is LiveEvent.PHASE
+        if new_phase or u.event is LiveEvent.END:
+            if run.phases and run.phases[-1].end_s is None:
+                last = run.phases[-1]
+                run.phases[-1] = PhaseSpan(last.name, last.kind, last.start_s, u.t_s)
+            if ph is not None and u.event is not LiveEvent.END:
+                start = u.t_s
+                if u.phase_left_s is not None:
+                    start = u.t_s - (ph.duration_s - u.phase_left_s)
+                run.phases.append(PhaseSpan(ph.name, ph.kind.value, start, None))
+        run.phase = ph.name if ph else None
+        run.phase_kind = ph.kind.value if ph else None
+        run.phase_index = u.phase_index
+        run.n_phases = u.n_phases
+        run.prompt = u.prompt
+        run.phase_left = u.phase_left_s
+        run.protocol_left = u.protocol_left_s
+        run.pacer_bpm = u.pacer.breaths_per_min if u.pacer else None
+        run.pacer_ratio = u.pacer.inhale_ratio if u.pacer else None
+        if u.pacer is None:
+            run.pacer_t0 = None
+
+    def _spectral(self, run: _Run, hrv: LiveHrv) -> None:
+        """Stress index (last 2 min) and coherence/breathing rate (longest window) from the
+        recorder's live engine; on the loop thread, outside the lock (a few ms)."""
+        inp = hrv.spectral_input()
+        keep = inp.t_s >= (inp.t_s[-1] - STRESS_WINDOW_S if inp.t_s.size else 0.0)
+        stress = _stress_index(inp.rr_ms[keep].tolist())
+        try:
+            spec = live_spectral(inp)
+            coherence, breaths = spec.coherence, spec.breaths_per_min
+        except Exception:  # a display value must never break the recording
+            log.debug("live spectral failed", exc_info=True)
+            coherence = breaths = None
+        with self._lock:
+            run.stress, run.coherence, run.breaths = stress, coherence, breaths
+            run.spectral_covered = inp.covered_s
 
     # -- reading -------------------------------------------------------------------------
 
@@ -613,17 +621,23 @@ class LiveWorker:
         with self._lock:
             r = self._run
             if r is None:
-                return _idle_state()
+                return IDLE_STATE
             if run_id != r.run_id:
                 since_seq = 0
             beats = tuple(b for b in r.ring if b.seq > since_seq) if r.seq > since_seq else ()
-            fill = 0.0
-            if r.first_beat_t is not None:
-                fill = min(1.0, max(0.0, (r.t_s - r.first_beat_t) / 60.0))
+            warm = 0.0
+            if not r.warming:
+                warm = 60.0
+            elif r.warm_start is not None and r.last_beat_t is not None:
+                warm = max(0.0, min(60.0, r.last_beat_t - r.warm_start))
             ago = None if r.last_data_wall is None else time.monotonic() - r.last_data_wall
+            active = r.state.active
+            base = None
+            if r.base_n >= BASELINE_MIN_PAIRS:
+                base = math.sqrt(r.base_sd / r.base_n)
             return LiveState(
                 run_id=r.run_id,
-                running=r.running,
+                state=r.state,
                 session_id=r.session_id,
                 source_label=r.source_label,
                 protocol=r.protocol,
@@ -632,8 +646,13 @@ class LiveWorker:
                 hr_bpm=r.hr_bpm,
                 rmssd60_ms=r.rmssd,
                 rmssd_warming_up=r.warming,
-                rmssd_window_fill=fill,
+                rmssd_warm_s=warm,
                 stress_index=r.stress,
+                coherence=r.coherence,
+                breaths_per_min=r.breaths,
+                spectral_window_s=300.0,
+                spectral_covered_s=r.spectral_covered,
+                baseline_rmssd_ms=base,
                 phase=r.phase,
                 phase_kind=r.phase_kind,
                 phase_index=r.phase_index,
@@ -653,54 +672,17 @@ class LiveWorker:
                 marks=r.marks,
                 pending_rows=r.pending_rows,
                 seconds_since_save=(
-                    time.monotonic() - r.saved_wall if r.running and r.pending_rows else None
+                    time.monotonic() - r.saved_wall if active and r.pending_rows else None
                 ),
                 seconds_since_data=ago,
                 status=r.status,
                 error=r.error,
+                outcome=r.outcome,
                 last_seq=r.seq,
+                phases=tuple(r.phases),
+                mark_times_s=tuple(r.mark_times),
                 new_beats=beats,
             )
-
-
-def _idle_state() -> LiveState:
-    return LiveState(
-        run_id=0,
-        running=False,
-        session_id=None,
-        source_label="",
-        protocol="",
-        speed=1.0,
-        t_s=0.0,
-        hr_bpm=None,
-        rmssd60_ms=None,
-        rmssd_warming_up=True,
-        rmssd_window_fill=0.0,
-        stress_index=None,
-        phase=None,
-        phase_kind=None,
-        phase_index=None,
-        n_phases=0,
-        prompt=None,
-        phase_left_s=None,
-        protocol_left_s=None,
-        pacer_bpm=None,
-        pacer_inhale_ratio=None,
-        pacer_phase_t0_s=None,
-        contact=None,
-        link="idle",
-        link_detail="",
-        rejected=0,
-        artefacts=0,
-        beats=0,
-        marks=0,
-        pending_rows=0,
-        seconds_since_save=None,
-        seconds_since_data=None,
-        status=None,
-        error=None,
-        last_seq=0,
-    )
 
 
 def _scan_error(exc: BaseException) -> str:

@@ -98,6 +98,9 @@ class LiveUpdate:
         covered.
     live
         The last `biofeedback.hrv.live.LiveSnapshot` (all windows: mean HR, SDNN, RMSSD).
+    beat_live
+        One `biofeedback.hrv.live.LiveSnapshot` per beat of ``beats`` (same order): the
+        recorder's own live engine, so a display never runs a second one.
     link
         The link event, for ``LINK`` updates.
     text
@@ -124,6 +127,7 @@ class LiveUpdate:
     text: str = ""
     item: StreamItem | None = None
     live: LiveSnapshot | None = None
+    beat_live: tuple[LiveSnapshot, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +261,7 @@ class SessionRecorder:
         link: LinkEvent | None = None,
         text: str = "",
         item: StreamItem | None = None,
+        beat_live: tuple[LiveSnapshot, ...] = (),
     ) -> None:
         if self.observer is None:
             return
@@ -290,6 +295,7 @@ class SessionRecorder:
             text=text,
             item=item,
             live=self._snapshot,
+            beat_live=beat_live,
         )
         try:
             self.observer(upd)
@@ -379,11 +385,15 @@ class SessionRecorder:
         self.writer.add(item)
         if isinstance(item, HrFrame):
             st.hr_bpm = item.measurement.hr_bpm
+            snaps: list[LiveSnapshot] = []
             if beats:
                 self.writer.add_beats(beats)
                 for b in beats:
                     self._snapshot = self.live.push(b.t_s, b.rr_ms, segment=b.segment)
-            self._notify(LiveEvent.FRAME, item.t_s, beats=tuple(beats), item=item)
+                    snaps.append(self._snapshot)
+            self._notify(
+                LiveEvent.FRAME, item.t_s, beats=tuple(beats), item=item, beat_live=tuple(snaps)
+            )
         else:
             self._notify(LiveEvent.REJECTED, item.t_s, item=item)
 

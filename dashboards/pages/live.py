@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
+from biofeedback.sessions.live_state import RunState
 from dashboards import figures
 from dashboards.ui import alert, fmt_duration
 
@@ -64,11 +65,43 @@ def _badge(text: str, level: str, bid: str | None = None) -> html.Span:
 
 
 def quality_badges(st: LiveState) -> list[Any]:
-    """Signal-quality strip: link, contact, rejected packets, staleness, status."""
+    """Signal-quality strip: link, contact, rejected packets, staleness, run state.
+
+    Only a run that holds its source shows link and contact as live (green/red); after the
+    end they are greyed, so an ended session never looks connected.
+    """
     out: list[Any] = []
-    link = st.link
     if st.run_id == 0:
         return [_badge("no recording", "", "q-link")]
+    if st.running:
+        out.extend(_link_badges(st))
+    rate = st.artefacts / st.beats if st.beats else 0.0
+    level = ("ok" if rate <= 0.05 else "bad") if st.running else ""
+    out.append(_badge(f"artefacts: {st.artefacts} ({rate:.1%})", level, "q-artefacts"))
+    if st.rejected:
+        out.append(_badge(f"rejected packets: {st.rejected}", "warn", "q-rejected"))
+    if st.running and st.seconds_since_data is not None and st.seconds_since_data > 5:
+        out.append(_badge(f"no data for {st.seconds_since_data:.0f} s", "bad", "q-stale"))
+    if st.seconds_since_save is not None and st.seconds_since_save > STORE_STALL_S:
+        out.append(
+            _badge(
+                f"store locked by another program: {st.pending_rows} rows kept in memory, retrying",
+                "warn",
+                "q-store",
+            )
+        )
+    out.append(_badge(state_label(st), STATE_BADGE[st.state][1], "q-state"))
+    out.append(
+        html.Span(
+            f"{st.source_label} · {st.protocol} · t = {fmt_duration(st.t_s)}", className="bf-muted"
+        )
+    )
+    return out
+
+
+def _link_badges(st: LiveState) -> list[Any]:
+    link = st.link
+    out: list[Any] = []
     if link == "connected":
         out.append(_badge("link: connected", "ok", "q-link"))
     elif link in ("disconnected", "reconnecting"):
@@ -85,29 +118,50 @@ def quality_badges(st: LiveState) -> list[Any]:
         out.append(_badge("NO skin contact — moisten the strap", "bad", "q-contact"))
     else:
         out.append(_badge("contact: not reported", "", "q-contact"))
-    rate = st.artefacts / st.beats if st.beats else 0.0
-    level = "ok" if rate <= 0.05 else "bad"
-    out.append(_badge(f"artefacts: {st.artefacts} ({rate:.1%})", level, "q-artefacts"))
-    if st.rejected:
-        out.append(_badge(f"rejected packets: {st.rejected}", "warn", "q-rejected"))
-    if st.running and st.seconds_since_data is not None and st.seconds_since_data > 5:
-        out.append(_badge(f"no data for {st.seconds_since_data:.0f} s", "bad", "q-stale"))
-    if st.seconds_since_save is not None and st.seconds_since_save > STORE_STALL_S:
-        out.append(
-            _badge(
-                f"store locked by another program: {st.pending_rows} rows kept in memory, retrying",
-                "warn",
-                "q-store",
-            )
-        )
-    state = "recording" if st.running else (st.status or "stopped")
-    out.append(_badge(state, "ok" if st.running else "", "q-state"))
-    out.append(
-        html.Span(
-            f"{st.source_label} · {st.protocol} · t = {fmt_duration(st.t_s)}", className="bf-muted"
-        )
-    )
     return out
+
+
+#: Badge text and level of each run state (ended/failed are greyed: nothing is live).
+STATE_BADGE: dict[RunState, tuple[str, str]] = {
+    RunState.IDLE: ("no recording", ""),
+    RunState.CONNECTING: ("connecting…", "warn"),
+    RunState.RECORDING: ("recording", "ok"),
+    RunState.ENDING: ("ending — saving…", "warn"),
+    RunState.ENDED: ("complete", "done"),
+    RunState.FAILED: ("failed", "bad"),
+}
+
+
+def state_label(st: LiveState) -> str:
+    """``recording``, ``complete``, ``stopped early``, ``failed``… for the run's state."""
+    if st.state is RunState.ENDED and st.status == "stopped_early":
+        return "stopped early"
+    return STATE_BADGE[st.state][0]
+
+
+def outcome_message(st: LiveState) -> list[Any]:
+    """The one message of the run's outcome (none while it runs)."""
+    if st.state is RunState.FAILED and st.outcome:
+        return [alert(st.outcome, "bad", id="live-error")]
+    if st.state is not RunState.ENDED or st.session_id is None:
+        return []
+    sid = st.session_id
+    return [
+        alert(
+            [
+                html.Span(st.outcome or f"Session #{sid} saved.", id="live-outcome"),
+                " ",
+                dcc.Link(
+                    "See the comparison of its phases →",
+                    href=f"/compare?ids={sid}",
+                    id="live-compare-link",
+                ),
+                " · ",
+                dcc.Link("open the session", href=f"/session/{sid}"),
+            ],
+            "info",
+        )
+    ]
 
 
 def live_tick(live: LiveWorker | None, cursor: dict[str, Any] | None) -> dict[str, Any]:
@@ -152,8 +206,8 @@ def live_tick(live: LiveWorker | None, cursor: dict[str, Any] | None) -> dict[st
     else:
         out["live-rmssd.children"] = f"{st.rmssd60_ms:.0f}"
     out["live-rmssd-sub.children"] = (
-        f"ms · warming up {st.rmssd_window_fill * 60:.0f}/60 s"
-        if st.rmssd_warming_up and st.run_id
+        f"ms · warming up {st.rmssd_warm_s:.0f} of 60 s"
+        if st.rmssd_warming_up and st.running
         else "ms · last 60 s"
     )
     out["live-si.children"] = "—" if st.stress_index is None else f"{st.stress_index:.1f}"
@@ -174,9 +228,13 @@ def live_tick(live: LiveWorker | None, cursor: dict[str, Any] | None) -> dict[st
         out["live-phase.children"] = (
             "free session"
             if st.running and st.n_phases == 0
-            else ("—" if not st.running else "starting…")
+            else ("starting…" if st.running else state_label(st))
         )
         out["live-left.children"] = ""
+    if not st.running and st.run_id:
+        # an ended run never shows a countdown as if it were still going
+        out["live-phase.children"] = state_label(st)
+        out["live-left.children"] = f"session length {fmt_duration(st.t_s)}"
     out["live-prompt.children"] = st.prompt or ""
     out["live-quality.children"] = quality_badges(st)
     if st.pacer_bpm and st.running and st.pacer_phase_t0_s is not None:
@@ -195,33 +253,7 @@ def live_tick(live: LiveWorker | None, cursor: dict[str, Any] | None) -> dict[st
     out["live-start.disabled"] = st.running
     out["live-mark.disabled"] = not st.running
     out["live-stop.disabled"] = not st.running
-    after: list[Any] = []
-    if st.error:
-        after.append(alert(st.error, "bad", id="live-error"))
-    if st.link == "gave_up":
-        after.append(
-            alert(
-                "The strap stopped answering and reconnecting gave up. What was recorded "
-                "is saved; check the strap's battery and contact, then start again.",
-                "bad",
-            )
-        )
-    if not st.running and st.session_id is not None:
-        after.append(
-            alert(
-                [
-                    f"Recording saved as session #{st.session_id} ({st.status or 'stopped'}). ",
-                    dcc.Link(
-                        "See the comparison of its phases →",
-                        href=f"/compare?ids={st.session_id}",
-                        id="live-compare-link",
-                    ),
-                    " · ",
-                    dcc.Link("open the session", href=f"/session/{st.session_id}"),
-                ],
-                "info",
-            )
-        )
+    after = outcome_message(st)
     out["live-after.children"] = after
     return out
 
@@ -288,9 +320,10 @@ def layout(live: LiveWorker | None, protocols: list[tuple[str, str]]) -> Any:
                     dcc.Input(
                         id="live-speed",
                         type="number",
-                        value=1,
-                        min=0,
-                        step=1,
+                        # what the current run uses (a demo started at 10× says 10), and no
+                        # min: the browser would turn -3 into "empty" and the run into 1×
+                        value=st.speed if st.run_id else 1,
+                        step="any",
                         style={"width": "70px"},
                     ),
                     dcc.Dropdown(
@@ -299,6 +332,14 @@ def layout(live: LiveWorker | None, protocols: list[tuple[str, str]]) -> Any:
                         value=default_proto,
                         clearable=False,
                         className="bf-dd",
+                    ),
+                    html.Label("pacer breaths/min", htmlFor="live-bpm"),
+                    dcc.Input(
+                        id="live-bpm",
+                        type="number",
+                        placeholder="protocol's",
+                        step="any",
+                        style={"width": "90px"},
                     ),
                     html.Button("Start", id="live-start", className="primary", disabled=st.running),
                     html.Span(style={"width": "24px"}),
@@ -381,23 +422,48 @@ def layout(live: LiveWorker | None, protocols: list[tuple[str, str]]) -> Any:
 
 
 def start(
-    live: LiveWorker, source: str | None, strap: str | None, speed: Any, protocol: str | None
+    live: LiveWorker,
+    source: str | None,
+    strap: str | None,
+    speed: Any,
+    protocol: str | None,
+    breaths_per_min: Any = None,
 ) -> Any:
-    """Start button: returns the message to show."""
+    """Start button: returns the message to show (a refusal says why and starts nothing).
+
+    A successful start clears the previous run's messages: its only message is a
+    screen-reader announcement; the run's state strip says the rest.
+    """
     src = f"strap:{strap.strip()}" if strap and strap.strip() else source
     if not src:
         return alert("Pick a recording or type a strap name first.", "info")
     if not protocol:
         return alert("Pick a protocol first.", "info")
+    sp = _number(speed, 1.0)
+    if sp is None:
+        return alert(
+            f"Speed must be a number (1 real time, 0 as fast as possible), got {speed!r}.",
+            "bad",
+            id="live-refused",
+        )
+    bpm = _number(breaths_per_min, None)
     try:
-        sp = float(speed) if speed not in (None, "") else 1.0
-    except (TypeError, ValueError):
-        return alert(f"Speed must be a number, got {speed!r}.", "bad")
-    try:
-        live.start(src, protocol, speed=sp)
+        live.start(src, protocol, speed=sp, breaths_per_min=bpm)
     except Exception as exc:
-        return alert(str(exc), "bad")
-    return alert(f"Recording started ({protocol}).", "info", id="live-started")
+        return alert(str(exc), "bad", id="live-refused")
+    return html.Span(
+        f"Recording started ({protocol}).", id="live-started", className="bf-sr-only", role="status"
+    )
+
+
+def _number(value: Any, default: float | None) -> float | None:
+    """``value`` as a float, ``default`` when empty, ``None`` when it is not a number."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def scan_click(live: LiveWorker) -> tuple[Any, bool]:
@@ -474,24 +540,30 @@ def register(app: Dash, live: LiveWorker | None) -> None:
 
     @app.callback(
         Output("live-msg", "children", allow_duplicate=True),
+        Output("live-scan-msg", "children", allow_duplicate=True),
         Input("live-start", "n_clicks"),
         State("live-source", "value"),
         State("live-strap", "value"),
         State("live-speed", "value"),
         State("live-protocol", "value"),
+        State("live-bpm", "value"),
         prevent_initial_call=True,
     )
-    def _start(_n: Any, source: Any, strap: Any, speed: Any, protocol: Any) -> Any:
-        return start(live, source, strap, speed, protocol)
+    def _start(
+        _n: Any, source: Any, strap: Any, speed: Any, protocol: Any, bpm: Any
+    ) -> tuple[Any, Any]:
+        # a new Start clears every earlier message (scan results included)
+        return start(live, source, strap, speed, protocol, bpm), None
 
     @app.callback(
         Output("live-msg", "children", allow_duplicate=True),
         Output("live-mark-text", "value"),
         Input("live-mark", "n_clicks"),
+        Input("live-mark-text", "n_submit"),  # Enter in the label field marks too
         State("live-mark-text", "value"),
         prevent_initial_call=True,
     )
-    def _mark(_n: Any, text: Any) -> tuple[Any, Any]:
+    def _mark(_n: Any, _enter: Any, text: Any) -> tuple[Any, Any]:
         ok = live.mark((text or "").strip())
         if not ok:
             return alert("Nothing is being recorded.", "info"), no_update
@@ -504,14 +576,8 @@ def register(app: Dash, live: LiveWorker | None) -> None:
         prevent_initial_call=True,
     )
     def _stop(_n: Any) -> Any:
-        res = live.stop(wait_s=10.0)
-        if res is None:
-            return alert("Stopping… the session is being saved.", "info")
-        return alert(
-            f"Stopped. Session #{res.session_id} saved ({res.status}, {res.n_beats} beats).",
-            "info",
-            id="live-stopped",
-        )
+        live.stop(wait_s=10.0)
+        return None  # the outcome is the run's one message (see `outcome_message`)
 
     @app.callback(
         Output("live-scan-msg", "children", allow_duplicate=True),

@@ -107,9 +107,15 @@ def test_live_demo_mark_stop_compare_and_every_page(
             # (the injected scanner raises what dbus-fast raises without a system bus).
             page.click("#live-scan")
             expect(page.locator("#live-scan-error")).to_contain_text("D-Bus")
+            # a negative speed is refused with the reason, and nothing starts
+            page.fill("#live-speed", "-3")
+            page.click("#live-start")
+            expect(page.locator("#live-refused")).to_contain_text("got -3")
+            expect(page.locator("#q-link")).to_have_text("no recording")
             page.fill("#live-speed", "20")
             page.click("#live-start")
-            expect(page.locator("#live-started")).to_be_visible()
+            expect(page.locator("#live-refused")).to_have_count(0)  # cleared by this Start
+            expect(page.locator("#q-state")).to_have_text("recording")
             hr = page.locator("#live-hr")
             expect(hr).to_have_text(re.compile(r"^\d+$"))
             expect(page.locator("#live-rmssd")).to_have_text(re.compile(r"^\d+$"))
@@ -130,12 +136,16 @@ def test_live_demo_mark_stop_compare_and_every_page(
             )
             assert rm2 != rm1, "the RMSSD chart did not change"
             page.fill("#live-mark-text", "felt calmer")
-            page.click("#live-mark")
+            page.press("#live-mark-text", "Enter")  # Enter marks, like the terminal
             expect(page.locator("#live-marked")).to_be_visible()
             expect(page.locator("#live-phase")).not_to_have_text("—")
             page.screenshot(path=str(ARTIFACTS / "dashboard-live.png"), full_page=True)
             page.click("#live-stop")
-            expect(page.locator("#live-stopped")).to_be_visible()
+            expect(page.locator("#q-state")).to_have_text("stopped early")
+            expect(page.locator("#live-outcome")).to_contain_text("Stopped early: session #3 saved")
+            expect(page.locator("#q-link")).to_have_count(0)  # nothing looks connected
+            expect(page.locator("#live-phase")).to_have_text("stopped early")
+            expect(page.locator(".bf-alert")).to_have_count(1)  # one message: the outcome
             link = page.locator("#live-compare-link")
             expect(link).to_be_visible()
             link.click()
