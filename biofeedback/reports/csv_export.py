@@ -1,6 +1,7 @@
 """CSV exports: one row per beat, and a metrics table (one row per session × phase × metric).
 
-Beats CSV columns (header line, ``,``-separated, ``.`` decimal point, UTF-8):
+Beats CSV columns (header line, ``,``-separated, ``.`` decimal point, UTF-8, CRLF line ends
+as in RFC 4180; text with line breaks is quoted):
 
 ==============  ==============================================================================
 column          meaning
@@ -24,6 +25,12 @@ empty when the metric is not computable or withheld, i.e. ``reliable`` false). R
 (``practice-baseline``, ``recovery-baseline``), ``value`` the estimated difference (in
 ``unit``, the metric's unit; empty for ``lnRMSSD``, whose difference is a log ratio) and
 ``ci_low``/``ci_high`` its bootstrap 95 % interval.
+
+Formula injection: a spreadsheet runs a cell that starts with ``=``, ``+``, ``-``, ``@``, tab
+or carriage return as a formula (``=cmd|' /C calc'!A0``), and phase names come from shared
+captures and protocol files. Every text cell goes through :func:`text_cell`, which puts a
+``'`` before such a first character (OWASP "CSV Injection"); number cells are written by
+this module from floats and ints and stay numbers (a negative difference keeps its ``-``).
 """
 
 from __future__ import annotations
@@ -42,8 +49,17 @@ __all__ = [
     "beats_csv",
     "metrics_csv",
     "metrics_path_for",
+    "text_cell",
     "write_csv",
 ]
+
+#: RFC 4180 line end. Python's csv module quotes a field holding any character of the line
+#: terminator: with "\r\n" a CR or LF inside a phase name is quoted; with "\n" alone a CR
+#: was written bare and split the row in every reader.
+_EOL = "\r\n"
+
+#: First characters that make a spreadsheet read a cell as a formula (OWASP "CSV Injection").
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 BEATS_COLUMNS = (
     "session_id",
@@ -72,6 +88,12 @@ METRICS_COLUMNS = (
 )
 
 
+def text_cell(s: object) -> str:
+    """A text value as a CSV cell no spreadsheet evaluates (``'`` before a formula start)."""
+    t = "" if s is None else str(s)
+    return "'" + t if t.startswith(FORMULA_PREFIXES) else t
+
+
 def _num(v: object) -> str:
     if v is None:
         return ""
@@ -90,7 +112,7 @@ def _ticks(col: Any) -> list[int | None]:
 def beats_csv(reports: Sequence[SessionReport]) -> str:
     """The beats of every session as CSV text (columns in the module docstring)."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = csv.writer(buf, lineterminator=_EOL)
     w.writerow(BEATS_COLUMNS)
     for rep in reports:
         b = rep.beats
@@ -107,7 +129,18 @@ def beats_csv(reports: Sequence[SessionReport]) -> str:
             b["flag"].tolist(),
             strict=True,
         ):
-            w.writerow([sid, repr(t), repr(rr), tick_s, seg, ph or "", pk or "", fl])
+            w.writerow(
+                [
+                    sid,
+                    repr(t),
+                    repr(rr),
+                    tick_s,
+                    seg,
+                    text_cell(ph or ""),
+                    text_cell(pk or ""),
+                    text_cell(fl),
+                ]
+            )
     return buf.getvalue()
 
 
@@ -116,7 +149,7 @@ def metrics_csv(reports: Sequence[SessionReport]) -> str:
     from biofeedback.hrv import METRIC_KEYS
 
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = csv.writer(buf, lineterminator=_EOL)
     w.writerow(METRICS_COLUMNS)
     for rep in reports:
         sid = rep.info.id
@@ -126,14 +159,16 @@ def metrics_csv(reports: Sequence[SessionReport]) -> str:
             for key in METRIC_KEYS:
                 unit = METRIC_INFO[key][1] if key in METRIC_INFO else ""
                 w.writerow(
-                    [sid, scope, kind, _num(float(a)), _num(float(b)), n,
-                     str(res.reliable).lower(), key, _num(res.metrics.get(key)), unit, "", "", ""]
+                    [sid, text_cell(scope), text_cell(kind), _num(float(a)), _num(float(b)), n,
+                     str(res.reliable).lower(), text_cell(key), _num(res.metrics.get(key)),
+                     text_cell(unit), "", "", ""]
                 )  # fmt: skip
         for d in rep.comparison.differences:
             unit = METRIC_INFO[d.metric][1] if d.metric in METRIC_INFO else ""
             w.writerow(
-                [sid, d.contrast, "difference", "", "", "", "", d.metric, _num(d.estimate), unit,
-                 _num(d.ci_low), _num(d.ci_high), str(d.within_noise).lower()]
+                [sid, text_cell(d.contrast), "difference", "", "", "", "", text_cell(d.metric),
+                 _num(d.estimate), text_cell(unit), _num(d.ci_low), _num(d.ci_high),
+                 str(d.within_noise).lower()]
             )  # fmt: skip
     return buf.getvalue()
 

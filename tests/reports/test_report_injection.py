@@ -133,3 +133,27 @@ def test_json_export_keeps_hostile_text_verbatim(tmp_path: Path) -> None:
     assert (s["title"], s["notes"]) == ("".join(PAYLOADS),) * 2
     assert "".join(PAYLOADS) in s["tags"]
     assert [p["name"] for p in s["phases"]] == list(PAYLOADS)
+
+
+#: Cells a spreadsheet would run as formulas (OWASP "CSV Injection"), one per first character.
+FORMULAS = ("=cmd|' /C calc'!A0", "+1+cmd", "-2+3", "@SUM(A1:A9)", "\t=1+1", "\r=1+1", "ok")
+
+
+def test_csv_cells_never_start_a_formula(tmp_path: Path) -> None:
+    import csv
+
+    db = hostile_store(tmp_path, FORMULAS, FORMULAS[0])
+    out = tmp_path / "r.csv"
+    assert main(["report", "1", "2", "--format", "csv", "-o", str(out), "--db", str(db)]) == 0
+    with out.open(encoding="utf-8", newline="") as f:
+        beats = list(csv.DictReader(f))
+    with out.with_name("r.metrics.csv").open(encoding="utf-8", newline="") as f:
+        metrics = list(csv.DictReader(f))
+    texts = [r[c] for r in beats for c in ("phase", "phase_kind", "flag")]
+    texts += [r[c] for r in metrics for c in ("scope", "kind", "metric", "unit")]
+    assert not [t for t in texts if t.startswith(("=", "+", "-", "@", "\t", "\r"))]
+    # The names are all there, readable, behind the one quote mark.
+    assert {r["phase"] for r in beats} >= {"'" + f for f in FORMULAS[:-1]} | {"ok"}
+    # Numbers stay numbers: negative differences keep their sign.
+    values = [float(r["value"]) for r in metrics if r["value"]]
+    assert values and any(v < 0 for v in values)
