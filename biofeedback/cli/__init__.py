@@ -60,7 +60,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the process exit code."""
+    """Run the CLI; returns the process exit code.
+
+    Everything written to stdout/stderr, logging included, has its control characters
+    escaped (:mod:`biofeedback.terminal`): device names, titles and file contents are text.
+    """
+    from biofeedback.terminal import safe_std_streams
+
+    with safe_std_streams():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -9,6 +9,7 @@ import sys
 from typing import TextIO
 
 from biofeedback.errors import UserError
+from biofeedback.terminal import raw_stream
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -102,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
     from biofeedback.importers import read_rr_any
 
     series = read_rr_any(args.file)
-    prog = _Progress(sys.stderr, series.n_beats >= _LONG_BEATS and sys.stderr.isatty())
+    # The bar redraws itself with CR: it writes below the control-character filter.
+    prog = _Progress(raw_stream(sys.stderr), series.n_beats >= _LONG_BEATS and sys.stderr.isatty())
     try:
         res = analyze_rr(
             series.rr_ms,

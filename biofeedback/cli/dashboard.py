@@ -30,11 +30,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace, out: TextIO = sys.stderr) -> int:
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from biofeedback.cli.options import db_path
     from biofeedback.sessions.bundled import bundled_recordings
     from dashboards.server import Server, network_warning, open_dashboard, serve_until_interrupted
 
+    out = out or sys.stderr  # looked up now: the CLI's control-character-safe stream
     db = db_path(args)
     if not args.db:
         db.parent.mkdir(parents=True, exist_ok=True)

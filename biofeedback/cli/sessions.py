@@ -9,6 +9,7 @@ import sys
 
 from biofeedback.cli.options import db_path
 from biofeedback.sessions.store import SessionInfo, SessionReader
+from biofeedback.terminal import printable
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -119,7 +120,9 @@ def run(args: argparse.Namespace) -> int:
                 " ".join([i.title, *(f"#{t}" for t in i.tags)]).strip(),
             )
         )
-    widths = [max(len(r[c]) for r in rows) for c in range(len(head))]
-    for r in rows:
+    # One cell, one line: a title with line breaks cannot forge rows.
+    cells = [[printable(v, newlines=False) for v in r] for r in rows]
+    widths = [max(len(r[c]) for r in cells) for c in range(len(head))]
+    for r in cells:
         print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
     return 0
