@@ -96,8 +96,8 @@ def bench_live_vs_nk(rr: np.ndarray, nk: object) -> None:
 
 
 def bench_analyze_1h(rr: np.ndarray, path: str, nk: object | None) -> float:
+    from biofeedback.files import read_rr
     from biofeedback.hrv import analyze_rr
-    from biofeedback.rr_io import read_rr
 
     analyze_rr(rr)  # warm imports
     ts = []
@@ -111,7 +111,7 @@ def bench_analyze_1h(rr: np.ndarray, path: str, nk: object | None) -> float:
           f"{ours * 1000:.0f} ms in-process (target ≤ 2 s)")  # fmt: skip
     code = (
         "import sys,json,time;t0=time.perf_counter();"
-        "from biofeedback.rr_io import read_rr;from biofeedback.hrv import analyze_rr;"
+        "from biofeedback.files import read_rr;from biofeedback.hrv import analyze_rr;"
         f"s=read_rr({path!r});r=analyze_rr(s.rr_ms,t_s=s.t_s,segment=s.segment);"
         "json.dumps(r.to_json_dict());print(time.perf_counter()-t0)"
     )
@@ -152,7 +152,7 @@ def bench_24h() -> None:
         return
     code = (
         "import resource,time,json;t0=time.perf_counter();"
-        "from biofeedback.rr_io import read_rr;from biofeedback.hrv import analyze_rr;"
+        "from biofeedback.files import read_rr;from biofeedback.hrv import analyze_rr;"
         f"s=read_rr({str(p)!r});r=analyze_rr(s.rr_ms,t_s=s.t_s,segment=s.segment);"
         "json.dumps(r.to_json_dict());"
         "print(json.dumps({'wall':time.perf_counter()-t0,'n':s.n_beats,'reliable':r.reliable,"

@@ -385,7 +385,8 @@ def rolling_rmssd(
         return out
     d = np.diff(rr_ms)
     ok = (np.diff(segment) == 0) & ~artefact[1:] & ~artefact[:-1]
-    sq = np.where(ok, d * d, 0.0)
+    d = np.where(ok, d, 0.0)  # an out-of-range beat (even 1e308 ms) never enters a square
+    sq = d * d
     c_sq = np.concatenate([[0.0], np.cumsum(sq)])
     c_n = np.concatenate([[0], np.cumsum(ok.astype(np.int64))])
     # pair k (between beats k and k+1) is stamped at beat k+1's time t_s[k+1].

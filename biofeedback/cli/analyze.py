@@ -6,18 +6,22 @@ import argparse
 import json
 import math
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from biofeedback.errors import UserError
 from biofeedback.terminal import raw_stream
+
+if TYPE_CHECKING:
+    from biofeedback.files import ImportedRR
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "file",
         metavar="FILE",
-        help="RR file: one RR (ms) per line, CSV with an RR column, Kubios RR export, or a "
-        "capture (.jsonl)",
+        help="RR file: one RR (ms) per line, CSV with an RR column, Kubios RR export, an app "
+        "export (Polar, Elite HRV, HRV Logger), ECG CSV, EDF, WFDB .hea, or a capture "
+        "(.jsonl); a folder or zip of readings gives one result per reading",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument(
@@ -99,10 +103,25 @@ def _fmt(v: float | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from biofeedback.hrv.analysis import METRIC_KEYS, analyze_rr
-    from biofeedback.importers import read_rr_any
+    from biofeedback.files import read_readings
 
-    series = read_rr_any(args.file)
+    readings = read_readings(args.file)
+    results = []
+    for i, r in enumerate(readings):
+        if i and not args.json:
+            print()
+        results.append(_analyze_one(args, r))
+    if args.json:
+        # one reading: one object; a per-reading export: a list, one object per reading
+        print(json.dumps(results[0] if len(results) == 1 else results, allow_nan=False))
+    return 0
+
+
+def _analyze_one(args: argparse.Namespace, reading: ImportedRR) -> dict[str, Any]:
+    """Analyse one reading; print its table (text mode) or return its JSON object."""
+    from biofeedback.hrv.analysis import METRIC_KEYS, analyze_rr
+
+    series = reading.series
     # The bar redraws itself with CR: it writes below the control-character filter.
     prog = _Progress(raw_stream(sys.stderr), series.n_beats >= _LONG_BEATS and sys.stderr.isatty())
     try:
@@ -113,17 +132,20 @@ def run(args: argparse.Namespace) -> int:
             correct=not args.no_correct,
             detrend=args.detrend,
             spectral="lomb" if args.lomb else "welch",
-            source=str(args.file),
-            resolution_ms=args.resolution_ms,
+            source=series.source,
+            resolution_ms=args.resolution_ms
+            if args.resolution_ms is not None
+            else series.resolution_ms,
             progress=prog,
         )
     except ValueError as exc:
-        raise UserError(f"{args.file}: {exc}") from None
+        raise UserError(f"{series.source}: {exc}") from None
     finally:
         prog.close()
     if args.json:
-        print(json.dumps(res.to_json_dict(), allow_nan=False))
-        return 0
+        obj = res.to_json_dict()
+        obj["warnings"] = [*reading.warnings, *obj["warnings"]]
+        return obj
     a, q = res.artifacts, res.quality
     out = [
         f"{res.source}: {res.n_beats} beats, {res.duration_s / 60:.1f} min ({series.format})",
@@ -142,8 +164,9 @@ def run(args: argparse.Namespace) -> int:
         out.append("  computed but withheld (expert view, not valid HRV):")
     for k in METRIC_KEYS:
         out.append(f"  {k:<12} {_fmt(shown[k]):>10} {_UNITS[k]}")
-    if res.warnings:
+    warnings = [*reading.warnings, *res.warnings]
+    if warnings:
         out.append("")
-        out.extend(f"warning: {w}" for w in res.warnings)
+        out.extend(f"warning: {w}" for w in warnings)
     print("\n".join(out))
-    return 0
+    return {}

@@ -197,14 +197,16 @@ def analyze_rr(
     Raises
     ------
     ValueError
-        Inputs of different lengths, or non-finite or negative RR. An RR of 0 ms (a strap's
-        RR = 0 glitch, stored raw) is flagged ``out_of_range`` like any implausible value.
+        Inputs of different lengths, or non-finite RR. An RR of 0 ms (a strap's RR = 0
+        glitch, stored raw) or a negative one (kept raw by an importer) is flagged
+        ``out_of_range`` like any implausible value.
     """
     report: ProgressFn = progress or (lambda _s, _f: None)
     rr = np.asarray(rr_ms, dtype=np.float64).ravel()
     n = rr.size
-    if not np.all(np.isfinite(rr)) or np.any(rr < 0):
-        raise ValueError("rr_ms must be finite and non-negative")
+    if not np.all(np.isfinite(rr)):
+        # Negative values (an importer keeps impossible values raw) are out-of-range beats.
+        raise ValueError("rr_ms must be finite")
     seg_in = np.zeros(n, dtype=np.int64) if segment is None else np.asarray(segment, dtype=np.int64)
     t_in = np.cumsum(rr) / 1000.0 if t_s is None else np.asarray(t_s, dtype=np.float64)
     if seg_in.size != n or t_in.size != n:

@@ -6,7 +6,7 @@ a single column of RR intervals in seconds or milliseconds (the unit is detected
 values), optionally after header lines whose number is set in the import dialog (Kubios HRV
 User's Guide, version 3.4, 2020, section 2 "Supported data formats and devices"; same in the
 Scientific 4.x guide, section 2.2). With no header the file opens with Kubios's default
-import settings, and :func:`biofeedback.rr_io.read_rr` (``biofeedback analyze``/``import``)
+import settings, and :func:`biofeedback.files.read_rr` (``biofeedback analyze``/``import``)
 reads it back unchanged.
 
 Values are written with up to 7 decimals: a strap's 1/1024 s tick converts to ms exactly

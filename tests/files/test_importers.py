@@ -10,19 +10,31 @@ import numpy as np
 import pytest
 
 from biofeedback.errors import UserError
-from biofeedback.importers import (
+from biofeedback.files import (
+    RRSeries,
     detect_format,
     match_rr_to_peaks,
     read_ecg_csv,
-    read_elite_hrv,
-    read_elite_hrv_export,
-    read_hrv_logger,
-    read_polar_flow,
-    read_polar_sensor_logger,
-    read_rr_any,
+    read_readings,
+    read_rr,
     read_with_meta,
     rr_from_ecg,
 )
+from biofeedback.files.read import read_one
+
+
+def _reader(fmt: str):  # the reader of one format, whatever the sniff says
+    def read(path: Path) -> RRSeries:
+        return read_one(path, fmt).series
+
+    return read
+
+
+read_elite_hrv = _reader("elite-hrv")
+read_hrv_logger = _reader("hrv-logger")
+read_polar_flow = _reader("polar-flow")
+read_polar_sensor_logger = _reader("polar-sensor-logger")
+read_rr_any = read_rr
 
 REF = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "polar_h10_detectpvc"
 
@@ -99,7 +111,7 @@ def test_mixed_time_zone_stamps_are_a_user_error(tmp_path: Path) -> None:
         "Phone timestamp;RR-interval [ms]\n2024-05-05T14:50:00.850+02:00;850\n"
         "2024-05-05T14:50:01.700;850\n2024-05-05T14:50:02.550;850\n"
     )
-    with pytest.raises(UserError, match=r"row 3.*'Phone timestamp'.*time zone"):
+    with pytest.raises(UserError, match=r":3: column 'Phone timestamp'.*time zone"):
         read_polar_sensor_logger(f)
 
 
@@ -169,7 +181,7 @@ def test_polar_flow(tmp_path: Path) -> None:
     np.testing.assert_allclose(got.t_s, el, atol=1e-9)
     bad = tmp_path / "bad_flow.txt"
     bad.write_text("0.8\t800\n1.6\n")
-    with pytest.raises(UserError, match=r"bad_flow\.txt: line 2: expected two columns"):
+    with pytest.raises(UserError, match=r"bad_flow\.txt:2: expected two numbers"):
         read_polar_flow(bad)
 
 
@@ -189,11 +201,17 @@ def test_elite_hrv_file_folder_and_zip(tmp_path: Path) -> None:
         zf.write(fb, f"export/{fb.name}")
         zf.write(fa, f"export/{fa.name}")
         zf.writestr("export/readme.pdf", "not a reading")
-    readings = read_elite_hrv_export(z)
+    readings = read_readings(z)
     assert [r.n_beats for r in readings] == [120, 90]  # oldest first
-    joined = read_rr_any(z)
-    assert joined.n_beats == 210 and set(joined.segment) == {0, 1}
-    assert [r.n_beats for r in read_elite_hrv_export(tmp_path)] == [120, 90]
+    # one session per reading, each with its own start (never joined into one)
+    assert [r.started_at for r in readings] == [
+        dt.datetime(2024, 5, 5, 7, 6, 40),
+        dt.datetime(2024, 5, 6, 7, 1, 2),
+    ]
+    assert readings[0].series.source == f"{z}!export/{fa.name}"
+    with pytest.raises(UserError, match=r"holds 2 readings"):
+        read_rr_any(z)
+    assert [r.n_beats for r in read_readings(tmp_path)] == [120, 90]
 
 
 def test_one_long_rr_inside_a_good_export_is_kept_for_the_analysis_to_flag(
@@ -212,9 +230,18 @@ def test_one_long_rr_inside_a_good_export_is_kept_for_the_analysis_to_flag(
     np.testing.assert_array_equal(got.rr_ms, rr)
     res = analyze_rr(got.rr_ms, t_s=got.t_s, segment=got.segment)
     assert res.artifacts.by_type["out_of_range"] == 1
-    # but a value no heart produces (or a non-positive one) is still a one-line error
+    # A value no heart produces (0) inside an otherwise valid file is an out-of-range
+    # artefact with a warning naming it, not a refusal ...
     f.write_text("850\n0\n860\n")
-    with pytest.raises(UserError, match=r"row 2"):
+    got_meta = read_with_meta(f)
+    np.testing.assert_array_equal(got_meta.series.rr_ms, [850.0, 0.0, 860.0])
+    assert got_meta.warnings == (
+        "1 of 3 RR values outside 200-3000 ms, 1 impossible (<= 0 or > 60 s) (first 0 ms, "
+        "line 2): kept as out-of-range artefacts, not used for HRV",
+    )
+    # ... but a file mostly of such values is still a one-line error naming the first
+    f.write_text("850\n0\n-3\n")
+    with pytest.raises(UserError, match=r":2: RR 0 ms is not a positive number, and so are 1"):
         read_elite_hrv(f)
 
 
@@ -317,7 +344,9 @@ def test_edf_plus_beat_annotations(tmp_path: Path) -> None:
     f.write_bytes(_edf_bytes(sig, rec_s, n_rec, plus=True))
     got = read_rr_any(f)
     np.testing.assert_allclose(got.rr_ms, rr, atol=1e-3)
-    np.testing.assert_allclose(got.t_s, np.cumsum(rr) / 1000, atol=1e-6)
+    # Beat times count from the recording's start (the first beat is at 1.5 s), not from
+    # the first beat.
+    np.testing.assert_allclose(got.t_s, 1.5 + np.cumsum(rr) / 1000, atol=1e-6)
     # The same file without beat labels and without an ECG: a clear refusal.
     g = tmp_path / "nothing.edf"
     g.write_bytes(_edf_bytes([sig[0]], rec_s, n_rec, plus=True))

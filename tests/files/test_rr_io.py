@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from biofeedback.errors import UserError
-from biofeedback.rr_io import RRFileError, read_rr
+from biofeedback.files import RRFileError, read_rr
 from devices.capture import CaptureEvent, CaptureHeader, CaptureOrigin, CaptureWriter
 from devices.heart_rate import encode_measurement
 from devices.records import DeviceInfo

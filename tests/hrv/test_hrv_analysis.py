@@ -85,7 +85,9 @@ def test_too_short_record() -> None:
 
 def test_bad_arrays_raise() -> None:
     with pytest.raises(ValueError):
-        analyze_rr([800.0, -1.0])
+        analyze_rr([800.0, float("nan")])
+    # A negative RR (kept raw by an importer) is an out-of-range beat, not an error.
+    assert analyze_rr([800.0, -1.0, 810.0]).artifacts.by_type["out_of_range"] == 1
     with pytest.raises(ValueError):
         analyze_rr([800.0, 810.0], segment=np.zeros(3, dtype=np.int64))
 

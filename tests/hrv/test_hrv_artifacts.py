@@ -117,7 +117,7 @@ def test_detection_identical_to_neurokit2() -> None:
 def test_polar_h10_pvc_file_is_marked_unreliable() -> None:
     # source: kbroman/detectPVC polar_h10 RR (frequent PVCs; naive RMSSD ≈ 430 ms, research
     # note reference-data.md §3d)
-    from biofeedback.rr_io import read_rr
+    from biofeedback.files import read_rr
 
     d = reference_dir("polar_h10_detectpvc")
     s = read_rr(d / "polar_h10_rr.csv")

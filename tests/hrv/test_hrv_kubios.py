@@ -118,7 +118,7 @@ def _kubios_report_value(path: Path, label: str) -> float:
 
 def test_kubios_report_file_is_readable_and_matches_npy() -> None:
     # source: Kubios HRV Premium 3.1.0 report series_1 (RR data table, Mean RR line)
-    from biofeedback.rr_io import read_rr
+    from biofeedback.files import read_rr
 
     d = reference_dir("pyhrv_nsrdb_kubios")
     s = read_rr(d / "series_1_kubios_premium_3.1.0.txt")
@@ -143,7 +143,7 @@ def test_systole_kubios22() -> None:
     d = reference_dir("systole_rr_kubios22")
     with (d / "kubios22_reference.csv").open() as fh:
         ref = {r["metric"]: float(r["kubios_2_2"]) for r in csv.DictReader(fh)}
-    from biofeedback.rr_io import read_rr
+    from biofeedback.files import read_rr
 
     s = read_rr(d / "rr.txt")
     res = analyze_rr(s.rr_ms, correct=False)

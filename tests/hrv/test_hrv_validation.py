@@ -153,7 +153,7 @@ def test_extra_beats_before_a_missed_beat_are_repaired_in_place() -> None:
 def test_polar_h10_bigeminy_is_withheld_with_the_reason() -> None:
     # source: kbroman/detectPVC polar_h10 RR (frequent PVCs in a bigeminy/trigeminy-like
     # pattern, 248 of 798 RR < 550 ms)
-    from biofeedback.rr_io import read_rr
+    from biofeedback.files import read_rr
 
     s = read_rr(reference_dir("polar_h10_detectpvc") / "polar_h10_rr.csv")
     res = analyze_rr(s.rr_ms, t_s=s.t_s, segment=s.segment)

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from biofeedback.cli import main as cli_main
+from biofeedback.files import read_rr
 from biofeedback.hrv import analyze_rr
 from biofeedback.report_figures import rolling_rmssd
 from biofeedback.reports import render, write_report
@@ -31,7 +32,6 @@ from biofeedback.reports.json_export import load_schema, report_json
 from biofeedback.reports.kubios import format_rr_ms
 from biofeedback.reports.model import ReportBundle, build_report
 from biofeedback.reports.pdf import find_chromium
-from biofeedback.rr_io import read_rr
 from biofeedback.sessions.compare import compare_sessions, comparison_to_json
 from biofeedback.sessions.protocols import load_protocol
 from biofeedback.sessions.recorder import SessionRecorder

@@ -48,13 +48,12 @@ def _glitched(tmp_path: Path, hexes: tuple[str, ...] = ("16400000",), at_s: floa
 
 
 def test_one_definition_of_plausible_rr() -> None:
-    from biofeedback import importers, rr_io
+    from biofeedback.files import validate
     from biofeedback.hrv import artifacts, live
 
     assert (artifacts.RR_MIN_MS, artifacts.RR_MAX_MS) == (RR_MIN_MS, RR_MAX_MS)
     assert live.RR_RANGE_MS == (RR_MIN_MS, RR_MAX_MS)
-    assert rr_io.PLAUSIBLE_MS == (RR_MIN_MS, RR_MAX_MS)
-    assert (importers.RR_MIN_MS, importers.RR_MAX_MS) == (RR_MIN_MS, RR_MAX_MS)
+    assert (validate.RR_MIN_MS, validate.RR_MAX_MS) == (RR_MIN_MS, RR_MAX_MS)
     # 0 ticks, 65535 ticks (64 s) and the bounds' outsides are out of range; the bounds in.
     assert rr_out_of_range(0.0) and rr_out_of_range(65535 * 1000 / 1024)
     assert rr_out_of_range(RR_MIN_MS - 0.5) and rr_out_of_range(RR_MAX_MS + 0.5)
