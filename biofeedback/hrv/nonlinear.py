@@ -34,6 +34,24 @@ def poincare(nn_ms: FloatArray, diffs_ms: FloatArray) -> tuple[float, float]:
     return float(np.sqrt(sd1_sq)), float(np.sqrt(sd2_sq)) if sd2_sq > 0 else float("nan")
 
 
+#: Up to this many templates SampEn counts matches on the full |x_i - x_j| matrix (≤ 18 MB),
+#: ~8x faster than two k-d trees on a 300-s window; the counts are the same integers.
+SAMPEN_DENSE_MAX_TEMPLATES = 1500
+
+
+def _sampen_counts_dense(x: FloatArray, m: int, r: float) -> tuple[int, int]:
+    nt = x.size - m
+    d = np.abs(x[:, None] - x[None, :])
+    # Chebyshev distance of templates i, j of length m: max over k < m of |x[i+k] - x[j+k]|
+    cheb = d[:nt, :nt].copy()
+    for k in range(1, m):
+        np.maximum(cheb, d[k : k + nt, k : k + nt], out=cheb)
+    b = (int(np.count_nonzero(cheb <= r)) - nt) // 2
+    np.maximum(cheb, d[m : m + nt, m : m + nt], out=cheb)
+    a = (int(np.count_nonzero(cheb <= r)) - nt) // 2
+    return a, b
+
+
 def _sampen_counts(x: FloatArray, m: int, r: float) -> tuple[int, int]:
     from scipy.spatial import cKDTree
 
@@ -41,6 +59,8 @@ def _sampen_counts(x: FloatArray, m: int, r: float) -> tuple[int, int]:
     nt = n - m  # same number of templates for lengths m and m+1
     if nt < 2:
         return 0, 0
+    if nt <= SAMPEN_DENSE_MAX_TEMPLATES:
+        return _sampen_counts_dense(x, m, r)
     emb_m = np.lib.stride_tricks.sliding_window_view(x, m)[:nt]
     emb_m1 = np.lib.stride_tricks.sliding_window_view(x, m + 1)[:nt]
     tb = cKDTree(emb_m)

@@ -147,3 +147,43 @@ def test_out_of_range_values_flagged_and_split_segment() -> None:
     assert np.unique(res.nn_segment).size == 3
     ref = analyze_rr(rr).metrics["RMSSD_ms"]
     assert res.metrics["RMSSD_ms"] == pytest.approx(ref, rel=0.02)
+
+
+def test_rolling_quantiles_equal_numpy_quantile_on_every_window() -> None:
+    # source: definition (pandas rolling(center=True, min_periods=1).quantile, linear
+    # interpolation) evaluated window by window with np.quantile; the rank-filter form must
+    # give the same numbers, edges included.
+    from biofeedback.hrv.artifacts import _rolling_quantiles
+
+    rng = np.random.default_rng(7)
+    for n, window in ((500, 91), (300, 11), (60, 91), (91, 91), (1200, 91)):
+        x = np.round(rng.normal(0.0, 0.05, n), 4)  # ties, as in quantised RR
+        got = _rolling_quantiles(x, window, (0.25, 0.5, 0.75))
+        half = window // 2
+        for q, g in zip((0.25, 0.5, 0.75), got, strict=True):
+            want = [np.quantile(x[max(0, i - half) : i + half + 1], q) for i in range(n)]
+            np.testing.assert_allclose(g, want, rtol=0, atol=1e-12)
+
+
+def test_dense_sample_entropy_counts_equal_kd_tree_counts() -> None:
+    # source: definition (Richman & Moorman 2000 template matches, Chebyshev ≤ r); the dense
+    # matrix path for short windows must count the same pairs as the k-d tree path
+    from scipy.spatial import cKDTree
+
+    from biofeedback.hrv.nonlinear import _sampen_counts_dense
+
+    rng = np.random.default_rng(3)
+    for t in range(40):
+        n = int(rng.integers(10, 1500))
+        x = rng.normal(800.0, 40.0, n)
+        if t % 2:
+            x = np.round(x)  # integer-ms ties at exactly r
+        r = 0.2 * float(np.std(x, ddof=1))
+        nt = n - 2
+        tb = cKDTree(np.lib.stride_tricks.sliding_window_view(x, 2)[:nt])
+        ta = cKDTree(np.lib.stride_tricks.sliding_window_view(x, 3)[:nt])
+        want = (
+            (int(ta.count_neighbors(ta, r, p=np.inf)) - nt) // 2,
+            (int(tb.count_neighbors(tb, r, p=np.inf)) - nt) // 2,
+        )
+        assert _sampen_counts_dense(x, 2, r) == want
