@@ -4,6 +4,14 @@ Run from the repo root::
 
     python benchmarks/bench_hrv.py            # everything (nk.hrv on 1 h takes ~3 min)
     python benchmarks/bench_hrv.py --quick    # skip the whole nk.hrv() call
+    python benchmarks/bench_hrv.py --peers    # only the peer table (pip install -e '.[bench]')
+
+The peer table (issue 14) runs hrv-analysis, neurokit2 and ours on the same 5 min, 1 h,
+6 h, 24 h and 7 d of real RR (the 21 h healthy Holter file of ../shared/reference, cut or
+repeated; simulated RR when it is absent), each tool in a fresh process per size, and
+prints time (median of repeats, in-process, imports excluded), the process's peak RSS,
+peer/ours ratios and each tool's growth exponent (slope of log time over log beats from
+1 h to 7 d). Ours always includes artefact detection, correction and the quality grade.
 
 Targets (DESIGN.md §7): live per-beat update ≤ 50 µs; analyze 1 h ≤ 2 s and ≥ 50× faster
 than ``nk.hrv()``; analyze 24 h (80 k beats) ≤ 15 s and ≤ 1 GiB peak RSS;
@@ -182,11 +190,119 @@ def bench_help() -> None:
     print(f"biofeedback --help: {statistics.median(walls):.3f} s wall (target ≤ 0.3 s)")
 
 
+# --------------------------------------------------------------------------- peers
+SIZES_S = {"5 min": 300.0, "1 h": 3600.0, "6 h": 6 * 3600.0, "24 h": 24 * 3600.0,
+           "7 d": 7 * 24 * 3600.0}  # fmt: skip
+#: tool -> (label, code run in the child on ``rr`` (np.ndarray, ms))
+TOOLS: dict[str, tuple[str, str]] = {
+    "ours": (
+        "biofeedback time+freq+Poincaré (+ artefacts, grade)",
+        "from biofeedback.hrv import analyze_rr\n"
+        "def run(rr): analyze_rr(rr, metrics=['time', 'freq', 'poincare'])",
+    ),
+    "ours_full": (
+        "biofeedback full set (+ SampEn, DFA, indices)",
+        "from biofeedback.hrv import analyze_rr\ndef run(rr): analyze_rr(rr, metrics=['all'])",
+    ),
+    "hrvanalysis": (
+        "hrv-analysis time+freq+Poincaré",
+        "import warnings; warnings.filterwarnings('ignore')\n"
+        # hrv-analysis 1.0.5 calls np.trapz, which numpy 2.4 removed; np.trapezoid is the
+        # same function under its new name
+        "import numpy as np; np.trapz = getattr(np, 'trapz', np.trapezoid)\n"
+        "from hrvanalysis import (get_time_domain_features as a,\n"
+        "    get_frequency_domain_features as b, get_poincare_plot_features as c)\n"
+        "def run(rr):\n    x = rr.tolist(); a(x); b(x); c(x)",
+    ),
+    "neurokit2": (
+        "neurokit2 hrv_time + hrv_frequency(4 Hz) + Poincaré",
+        "import warnings; warnings.filterwarnings('ignore')\n"
+        "import numpy as np, neurokit2 as nk\n"
+        "from neurokit2.hrv.hrv_nonlinear import _hrv_nonlinear_poincare as pc\n"
+        "def run(rr):\n    d = {'RRI': rr, 'RRI_Time': np.cumsum(rr) / 1000.0}\n"
+        "    nk.hrv_time(d); nk.hrv_frequency(d, interpolation_rate=4, normalize=False)\n"
+        "    pc(rr, out={})",
+    ),
+}
+
+_CHILD = """
+import json, resource, statistics, sys, time
+import numpy as np
+rr = np.load(sys.argv[1]); reps = int(sys.argv[2])
+{code}
+ts = []
+for _ in range(reps):
+    t0 = time.perf_counter(); run(rr); ts.append(time.perf_counter() - t0)
+print(json.dumps({{"s": statistics.median(ts),
+                  "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+def _peer_inputs() -> dict[str, np.ndarray]:
+    p = REF / "healthy_24h_irurzun" / "000_rr_ms.txt"
+    base = np.loadtxt(p) if p.is_file() else simulate_rr(21 * 3600.0, seed=7)
+    print(f"  input: {p if p.is_file() else 'simulated RR'} ({base.size} beats), cut or "
+          "repeated to each length")  # fmt: skip
+    out = {}
+    for name, dur in SIZES_S.items():
+        reps = int(np.ceil(dur * 1000.0 / base.sum()))
+        x = np.tile(base, reps)
+        out[name] = x[: int(np.searchsorted(np.cumsum(x), dur * 1000.0)) + 1]
+    return out
+
+
+def bench_peers(tools: list[str]) -> None:
+    import tempfile
+
+    inputs = _peer_inputs()
+    res: dict[tuple[str, str], dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for size, rr in inputs.items():
+            f = Path(tmp) / f"{size.replace(' ', '')}.npy"
+            np.save(f, rr)
+            reps = 5 if rr.size < 30_000 else (3 if rr.size < 200_000 else 1)
+            for tool in tools:
+                code = _CHILD.format(code=TOOLS[tool][1])
+                r = subprocess.run([sys.executable, "-c", code, str(f), str(reps)], cwd=REPO,
+                                   capture_output=True, text=True)  # fmt: skip
+                if r.returncode != 0:
+                    last = (r.stderr.strip().splitlines() or ["?"])[-1]
+                    print(f"  {tool} {size}: FAILED ({last})")
+                    continue
+                res[(tool, size)] = json.loads(r.stdout)
+    head = f"{'size':>6} {'beats':>7} " + " ".join(f"{t:>22}" for t in tools)
+    print("peers, same run: time s (peak RSS MiB) [time / ours time+freq+Poincaré]")
+    print(head)
+    for size, rr in inputs.items():
+        ours = res.get(("ours", size), {}).get("s")
+        cells = []
+        for t in tools:
+            d = res.get((t, size))
+            if d is None:
+                cells.append(f"{'-':>22}")
+                continue
+            ratio = f" [{d['s'] / ours:.1f}x]" if ours else ""
+            cells.append(f"{d['s']:8.3f} ({d['rss_mib']:4.0f}){ratio:>8}")
+        print(f"{size:>6} {rr.size:>7} " + " ".join(cells))
+    sizes = [s for s in inputs if inputs[s].size >= 4000]
+    for t in tools:
+        pts = [(inputs[s].size, res[(t, s)]["s"]) for s in sizes if (t, s) in res]
+        if len(pts) >= 2:
+            k = np.polyfit(np.log([n for n, _ in pts]), np.log([v for _, v in pts]), 1)[0]
+            print(f"  growth exponent {t}: {k:.2f} (time ∝ beats^k, 1 h to 7 d)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="skip the ~3 min nk.hrv() call")
     ap.add_argument("--no-nk", action="store_true", help="skip all neurokit2 comparisons")
+    ap.add_argument("--peers", action="store_true", help="only the peer table")
+    ap.add_argument("--tools", default=",".join(TOOLS), help="peer-table tools")
     a = ap.parse_args()
+    tools = [t for t in a.tools.split(",") if t in TOOLS]
+    if a.peers:
+        bench_peers(tools)
+        return
     rr, path = _series_1()
     bench_help()
     bench_live(rr)
@@ -204,6 +320,7 @@ def main() -> None:
     if nk is not None and not a.quick:
         # ratio against the median in-process figure measured above in this same run
         bench_nk_hrv(rr, nk, ours)
+    bench_peers(tools)
 
 
 if __name__ == "__main__":

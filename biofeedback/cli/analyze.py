@@ -52,6 +52,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "flagged or corrected",
     )
     p.add_argument(
+        "--metrics",
+        default=None,
+        metavar="GROUPS",
+        help="comma-separated metric groups: time, geometric, freq, poincare, nonlinear, "
+        "indices, or all (default: all; above 200000 beats time,geometric,freq,poincare). "
+        "The others print as —; a computed value never depends on the selection",
+    )
+    p.add_argument(
         "--expert",
         action="store_true",
         help="when the quality grade is 'withheld', also print the computed numbers "
@@ -136,6 +144,7 @@ def _analyze_one(args: argparse.Namespace, reading: ImportedRR) -> dict[str, Any
             resolution_ms=args.resolution_ms
             if args.resolution_ms is not None
             else series.resolution_ms,
+            metrics=None if args.metrics is None else args.metrics.split(","),
             progress=prog,
         )
     except ValueError as exc:

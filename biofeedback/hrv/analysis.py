@@ -28,6 +28,7 @@ a few seconds, no O(n²) step), and never returns a number it cannot stand behin
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,8 @@ from biofeedback.hrv._types import FloatArray, IntArray
 from biofeedback.hrv.correction import correct_artifacts
 from biofeedback.hrv.frequency import Spectrum
 from biofeedback.hrv.metrics import (
+    FAST_DEFAULT_BEATS,
+    FAST_GROUPS,
     METRIC_KEYS,
     MIN_BEATS,
     MIN_DURATION_S,
@@ -45,6 +48,7 @@ from biofeedback.hrv.metrics import (
     ProgressFn,
     SpectralMethod,
     compute_metrics,
+    metric_keys_for,
     segment_runs,
 )
 from biofeedback.hrv.quality import (
@@ -56,6 +60,8 @@ from biofeedback.hrv.quality import (
     grade_quality,
 )
 
+#: Largest record analysed (≈ 3 weeks at 70 bpm; ~0.5 KB per beat, so it stays below 1 GiB).
+MAX_BEATS = 2_000_000
 #: Withhold above this fraction of beats corrected (the quality grades' poor/withheld edge).
 ARTIFACT_RATE_LIMIT = POOR_MAX
 __all__ = [
@@ -153,6 +159,7 @@ def analyze_rr(
     spectral: SpectralMethod = "welch",
     source: str = "",
     resolution_ms: float | None = None,
+    metrics: Iterable[str] | None = None,
     artifact_rate_limit: float = ARTIFACT_RATE_LIMIT,
     irregular_rate_limit: float = IRREGULAR_RATE_LIMIT,
     progress: ProgressFn | None = None,
@@ -184,6 +191,11 @@ def analyze_rr(
         straps, 1 for app exports, 1000/fs for ECG-derived or annotation beats (128 Hz
         Holter: 7.8125). ``None``: estimated from the spacing of the distinct RR values
         (:func:`biofeedback.hrv.quality.estimate_resolution_ms`).
+    metrics
+        Metric groups to compute (``biofeedback.hrv.metrics.METRIC_GROUPS``: time,
+        geometric, freq, poincare, nonlinear, indices, or ``all``); the others are
+        ``None``. Default: all, or ``FAST_GROUPS`` above ``FAST_DEFAULT_BEATS`` beats
+        (with a warning). The value of a computed metric never depends on the selection.
     artifact_rate_limit, irregular_rate_limit
         Withhold the metrics above this fraction of beats corrected (default 20 %) or of
         successive corrected NN changing by > 20 % (default 10 %).
@@ -197,21 +209,33 @@ def analyze_rr(
     Raises
     ------
     ValueError
-        Inputs of different lengths, or non-finite RR. An RR of 0 ms (a strap's RR = 0
-        glitch, stored raw) or a negative one (kept raw by an importer) is flagged
-        ``out_of_range`` like any implausible value.
+        Inputs of different lengths, non-finite RR, more than ``MAX_BEATS`` beats, or an
+        unknown metric group. An RR of 0 ms (a strap's RR = 0 glitch, stored raw) or a
+        negative one (kept raw by an importer) is flagged ``out_of_range`` like any
+        implausible value.
     """
     report: ProgressFn = progress or (lambda _s, _f: None)
     rr = np.asarray(rr_ms, dtype=np.float64).ravel()
     n = rr.size
+    if n > MAX_BEATS:
+        raise ValueError(
+            f"{n} beats is more than the {MAX_BEATS} supported (about 3 weeks); analyse it in parts"
+        )
     if not np.all(np.isfinite(rr)):
         # Negative values (an importer keeps impossible values raw) are out-of-range beats.
         raise ValueError("rr_ms must be finite")
+    warnings: list[str] = []
+    if metrics is None and n > FAST_DEFAULT_BEATS:
+        metrics = FAST_GROUPS
+        warnings.append(
+            f"long record ({n} beats): metrics {','.join(FAST_GROUPS)} only by default; "
+            "--metrics all adds entropy, DFA and the indices"
+        )
+    wanted = None if metrics is None else metric_keys_for(metrics)
     seg_in = np.zeros(n, dtype=np.int64) if segment is None else np.asarray(segment, dtype=np.int64)
     t_in = np.cumsum(rr) / 1000.0 if t_s is None else np.asarray(t_s, dtype=np.float64)
     if seg_in.size != n or t_in.size != n:
         raise ValueError("rr_ms, t_s and segment must have the same length")
-    warnings: list[str] = []
     flags = np.zeros(n, dtype=np.int64)
     report("artefacts", 0.0)
 
@@ -284,7 +308,7 @@ def analyze_rr(
         )
 
     report("time domain", 0.3)
-    metrics = compute_metrics(nn, nn_t, nn_seg, detrend, spectral, res_ms, warnings, report)
+    metrics = compute_metrics(nn, nn_t, nn_seg, detrend, spectral, res_ms, warnings, report, wanted)
     spectrum = metrics.pop("__spectrum__", None)
     values: dict[str, float | None] = {k: metrics.get(k) for k in METRIC_KEYS}
     withheld = dict(values)

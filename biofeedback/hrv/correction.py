@@ -199,8 +199,11 @@ def correct_artifacts(
     changed = 0
     if det.count:
         peaks, changed = _correct_once(peaks, det, min_shift_s)
+        n_changed = changed
         passes = 1
-        while iterative and passes < 20:
+        # a pass that changed no beat leaves the series as it was, so detecting again
+        # would find the same artefacts and stop: stop now
+        while iterative and passes < 20 and n_changed:
             cur_rr = np.diff(peaks) * 1000.0
             new = detect_artifacts(cur_rr, resolution_ms=resolution_ms)
             if new.count == 0 or new.count >= det.count:

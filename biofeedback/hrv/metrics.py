@@ -7,7 +7,7 @@ and the quality grade first.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 import numpy as np
@@ -81,6 +81,46 @@ MIN_BEATS: dict[str, int] = {"DFA_alpha1": 200, "DFA_alpha2": 256, "SampEn": 100
 
 ProgressFn = Callable[[str, float], None]
 
+#: Metric groups for ``analyze --metrics`` / ``analyze_rr(metrics=...)``. Selecting groups
+#: changes which metrics are computed, never the value of one that is.
+METRIC_GROUPS: dict[str, tuple[str, ...]] = {
+    "time": ("MeanNN_ms", "SDNN_ms", "RMSSD_ms", "pNN50_pct", "MeanHR_bpm", "SDHR_bpm"),
+    "geometric": ("HTI", "TINN_ms"),
+    "freq": ("VLF_ms2", "LF_ms2", "HF_ms2", "TP_ms2", "LF_nu", "HF_nu", "LFHF", "LF_peak_Hz",
+             "HF_peak_Hz"),
+    "poincare": ("SD1_ms", "SD2_ms"),
+    "nonlinear": ("SampEn", "DFA_alpha1", "DFA_alpha2"),
+    "indices": ("StressIndex", "PNS_index", "SNS_index"),
+}  # fmt: skip
+#: The indices are built from time-domain and Poincaré values, so they bring those along.
+GROUP_NEEDS: dict[str, tuple[str, ...]] = {"indices": ("time", "poincare")}
+#: Default for records longer than ``FAST_DEFAULT_BEATS`` (≈ 2 days at 70 bpm): the
+#: standard long-record set, without entropy, DFA and the indices.
+FAST_GROUPS: tuple[str, ...] = ("time", "geometric", "freq", "poincare")
+FAST_DEFAULT_BEATS = 200_000
+
+
+def metric_keys_for(groups: Iterable[str]) -> frozenset[str]:
+    """The metric keys of ``groups`` (names of ``METRIC_GROUPS`` or ``"all"``), with the
+    groups they need (``GROUP_NEEDS``).
+
+    Raises
+    ------
+    ValueError
+        An unknown group name.
+    """
+    names: set[str] = set()
+    for g in groups:
+        g = g.strip()
+        if g == "all":
+            names.update(METRIC_GROUPS)
+        elif g in METRIC_GROUPS:
+            names.add(g)
+            names.update(GROUP_NEEDS.get(g, ()))
+        else:
+            raise ValueError(f"unknown metric group {g!r} (known: {', '.join(METRIC_GROUPS)}, all)")
+    return frozenset(k for g in names for k in METRIC_GROUPS[g])
+
 
 def segment_runs(seg: IntArray) -> list[tuple[int, int]]:
     """(start, stop) index pairs of constant-segment runs."""
@@ -105,8 +145,11 @@ def compute_metrics(
     resolution_ms: float,
     warnings: list[str],
     report: ProgressFn,
+    wanted: frozenset[str] | None = None,
 ) -> dict[str, Any]:
+    """Metrics of one NN series (``wanted``: keys to compute; ``None``: every key)."""
     out: dict[str, Any] = {}
+    want = frozenset(MIN_DURATION_S) if wanted is None else wanted
     dur = float(nn.sum() / 1000.0)
     runs = segment_runs(nn_seg)
 
@@ -114,6 +157,8 @@ def compute_metrics(
     longest_s = max((float(nn[a:b].sum()) / 1000.0 for a, b in runs), default=0.0)
 
     def ok(key: str, have_s: float | None = None, what: str = "NN data") -> bool:
+        if key not in want:
+            return False
         have = dur if have_s is None else have_s
         lo, rec = MIN_DURATION_S[key]
         nmin = MIN_BEATS.get(key, 3)
@@ -157,13 +202,13 @@ def compute_metrics(
 
     report("frequency domain", 0.45)
     run_arrays: list[tuple[FloatArray, FloatArray]] = []
-    for a, b in runs:
+    for a, b in runs if want & set(METRIC_GROUPS["freq"]) else ():
         x = nn[a:b]
         if detrend == "smoothness-priors" and x.size >= 3:
             x = smoothness_priors_detrend(x) + x.mean()
         run_arrays.append((nn_t[a:b], x))
     spec = None
-    if longest_s >= MIN_DURATION_S["HF_ms2"][0]:
+    if run_arrays and longest_s >= MIN_DURATION_S["HF_ms2"][0]:
         spec = lomb_spectrum(run_arrays) if spectral == "lomb" else welch_spectrum(run_arrays)
     if spec is not None:
         if spectral == "welch" and spec.window_s < 299.0:

@@ -98,3 +98,12 @@ def test_cli_subprocess_exit_codes(tmp_path: Path) -> None:
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "empty.txt" in lines[0] and "no RR values" in lines[0]
+
+
+def test_metrics_option_and_bad_group(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = _write(tmp_path, simulate_rr(400.0, seed=4))
+    assert analyze.run(_args(str(p), "--json", "--metrics", "time,freq")) == 0
+    m = json.loads(capsys.readouterr().out)["metrics"]
+    assert m["RMSSD_ms"] is not None and m["LF_ms2"] is not None and m["SampEn"] is None
+    with pytest.raises(UserError, match="unknown metric group 'bogus'"):
+        analyze.run(_args(str(p), "--metrics", "time,bogus"))

@@ -153,3 +153,40 @@ def test_zero_variability_gives_no_made_up_peak_or_stress_index() -> None:
     assert m["HF_ms2"] is None
     assert m["LF_peak_Hz"] is None and m["HF_peak_Hz"] is None
     assert m["StressIndex"] is None and m["SNS_index"] is None
+
+
+def test_metric_selection_never_changes_a_computed_value() -> None:
+    # source: property (issue 14): choosing what to compute leaves every computed number
+    # identical; unselected metrics are None without a warning
+    from biofeedback.synth import inject_artefacts_at_rate
+
+    rr = inject_artefacts_at_rate(simulate_rr(1200.0, seed=12), rate=0.02, seed=12).rr_ms
+    full = analyze_rr(rr)
+    for groups in (["time"], ["freq", "poincare"], ["nonlinear"], ["indices"], ["all"]):
+        part = analyze_rr(rr, metrics=groups)
+        got = {k: v for k, v in part.metrics.items() if v is not None}
+        assert got, groups
+        assert all(full.metrics[k] == v for k, v in got.items()), groups
+        assert part.quality == full.quality
+    sel = analyze_rr(rr, metrics=["freq"]).metrics
+    assert sel["LF_ms2"] is not None and sel["RMSSD_ms"] is None and sel["SampEn"] is None
+    # the indices need time and Poincaré values, so those come along
+    ind = analyze_rr(rr, metrics=["indices"]).metrics
+    assert ind["PNS_index"] == full.metrics["PNS_index"] and ind["SD1_ms"] is not None
+    with pytest.raises(ValueError, match="unknown metric group 'fft'"):
+        analyze_rr(rr, metrics=["fft"])
+
+
+def test_long_record_default_set_and_the_beat_limit() -> None:
+    # source: property (issue 14): above FAST_DEFAULT_BEATS the default is the long-record
+    # set with a warning saying so; above MAX_BEATS one clear error
+    from biofeedback.hrv.analysis import MAX_BEATS
+    from biofeedback.hrv.metrics import FAST_DEFAULT_BEATS
+
+    rr = np.tile(simulate_rr(3600.0, seed=13), FAST_DEFAULT_BEATS // 4000 + 1)
+    assert rr.size > FAST_DEFAULT_BEATS
+    res = analyze_rr(rr)
+    assert res.metrics["SampEn"] is None and res.metrics["LF_ms2"] is not None
+    assert any(w.startswith("long record") for w in res.warnings)
+    with pytest.raises(ValueError, match=f"more than the {MAX_BEATS} supported"):
+        analyze_rr(np.full(MAX_BEATS + 1, 800.0))
