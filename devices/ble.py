@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
 from devices.ble_errors import bluetooth_unavailable_reason, connect_failure, quiet_dead_bus_writes
+from devices.bluez import connect_past_the_race
 from devices.clock import Clock, SystemClock
 from devices.heart_rate import MalformedPacketError, parse_battery_level, parse_body_sensor_location
 from devices.records import (
@@ -107,10 +109,13 @@ class _BleakDriver:
         adapter: str | None = None,
         settle_s: float = 1.0,
         race_retries: int = 4,
+        race_repair: bool = True,
     ) -> None:
         self.target = target
         self.last_address: str | None = None
         self.race_retries = 0  # immediate retries of the discovery race so far (a statistic)
+        self.race_repairs = 0  # connects where BlueZ's missing Connected signal was supplied
+        self._race_repair = race_repair
         self._race_retries = race_retries
         self._current: object | None = None
         self._adapter = adapter
@@ -191,6 +196,11 @@ class _BleakDriver:
             **self._client_kwargs,
         )
         try:
+            if self._race_repair and self._backend is None and sys.platform == "linux":
+                path = (getattr(peer.device, "details", None) or {}).get("path")
+                if path and await connect_past_the_race(path):
+                    self.race_repairs += 1
+                    log.info("repaired BlueZ's missing Connected signal for %s", peer.address)
             await client.connect()
             up = True
             # Subscribe first: frames sent before the CCCD write are lost on a real stack.
@@ -270,6 +280,9 @@ class BleHeartRateSource:
     race_retries
         How many times a connect lost to BlueZ's discovery race ("failed to discover
         services, device disconnected") is retried at once, before the supervisor's backoff.
+    race_repair
+        Linux, platform backend: connect through BlueZ first and supply the ``Connected``
+        signal BlueZ leaves out in that race (`devices.bluez.connect_past_the_race`).
     """
 
     def __init__(
@@ -287,6 +300,7 @@ class BleHeartRateSource:
         adapter: str | None = None,
         settle_s: float = 1.0,
         race_retries: int = 4,
+        race_repair: bool = True,
     ) -> None:
         if not target.strip():
             raise ValueError("target: expected a strap name or address")
@@ -303,6 +317,7 @@ class BleHeartRateSource:
             adapter=adapter,
             settle_s=settle_s,
             race_retries=race_retries,
+            race_repair=race_repair,
         )
         kw: dict[str, Any] = {} if random is None else {"random": random}
         self.supervisor = Supervisor(
@@ -352,7 +367,7 @@ def open_strap_source(
     ``supervisor_opts`` are :class:`devices.supervisor.SupervisorConfig` fields
     (``deadline_s``, ``silence_s``, ``backoff_initial_s``, ``backoff_max_s``, ...) plus the
     source's own ``scanner_kwargs``, ``client_kwargs``, ``read_timeout_s``, ``random``,
-    ``adapter``, ``settle_s`` and ``race_retries``.
+    ``adapter``, ``settle_s``, ``race_retries`` and ``race_repair``.
     """
     own = {
         k: supervisor_opts.pop(k)

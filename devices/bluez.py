@@ -9,6 +9,7 @@ BlueZ helpers are imported lazily: this module is only used on Linux.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 from dataclasses import dataclass
@@ -114,3 +115,69 @@ async def resolve_adapter(requested: str | None) -> str | None:
             )
         return None
     return choose_adapter(await list_adapters(), requested)
+
+
+async def connect_past_the_race(device_path: str) -> bool:
+    """Connect ``device_path`` ourselves before bleak does, repairing BlueZ's connect race.
+
+    bluetoothd 5.66 sometimes sets a device connected from the ATT socket before the
+    kernel's "device connected" event arrives; it then logs "already connected" and never
+    emits ``PropertiesChanged(Connected: true)``, although ``Properties.Get`` says true.
+    bleak reads its cached ``Connected: false`` and fails the connect with "failed to discover
+    services, device disconnected". Here we call ``Device1.Connect`` on a bus of our own and,
+    if BlueZ says connected but bleak's cache does not, hand bleak's BlueZ manager the signal
+    BlueZ left out; bleak's ``connect()`` then finds the device connected and only waits
+    for the services. Returns True when a repair was needed. Any error (the Connect refused,
+    bleak internals changed) leaves it to bleak's own connect, which reports it.
+    """
+    import asyncio
+
+    from bleak.backends.bluezdbus.manager import get_global_bluez_manager
+    from bleak.backends.bluezdbus.utils import get_dbus_authenticator
+    from dbus_fast import BusType, Message, MessageType, Variant
+    from dbus_fast.aio import MessageBus
+
+    manager = await get_global_bluez_manager()
+    if manager.is_connected(device_path):
+        return False
+    bus = await MessageBus(bus_type=BusType.SYSTEM, auth=get_dbus_authenticator()).connect()
+
+    def device_call(member: str, **kw: Any) -> Message:
+        return Message(destination="org.bluez", path=device_path, member=member, **kw)
+
+    try:
+        reply = await bus.call(device_call("Connect", interface="org.bluez.Device1"))
+        if reply is None or reply.message_type is not MessageType.METHOD_RETURN:
+            return False
+        for _ in range(10):  # the signal may just be in flight: give it a moment
+            if manager.is_connected(device_path):
+                return False
+            await asyncio.sleep(0.02)
+        got = await bus.call(
+            device_call(
+                "Get",
+                interface="org.freedesktop.DBus.Properties",
+                signature="ss",
+                body=["org.bluez.Device1", "Connected"],
+            )
+        )
+        if got is None or got.message_type is not MessageType.METHOD_RETURN:
+            return False
+        if not got.body[0].value:
+            return False
+        signal = Message.new_signal(
+            device_path,
+            "org.freedesktop.DBus.Properties",
+            "PropertiesChanged",
+            "sa{sv}as",
+            ["org.bluez.Device1", {"Connected": Variant("b", True)}, []],
+        )
+        manager._parse_msg(signal)  # bleak internals: guarded by the canary test
+        return True
+    except BaseException:
+        # cancelled (Ctrl-C, timeout) mid-connect: do not leave the strap connected to nobody
+        with contextlib.suppress(Exception):
+            bus.send(device_call("Disconnect", interface="org.bluez.Device1"))
+        raise
+    finally:
+        bus.disconnect()

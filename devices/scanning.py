@@ -97,10 +97,21 @@ async def connected_straps(adapter: str | None) -> list[ScanResult]:
     return [_result(d, None, connected=True) for d in devices]
 
 
-def _scanner_kwargs(adapter: str | None, extra: Mapping[str, Any]) -> dict[str, Any]:
+def _scanner_kwargs(
+    adapter: str | None, extra: Mapping[str, Any], *, platform: bool
+) -> dict[str, Any]:
     kw = dict(extra)
+    bluez = dict(kw.get("bluez", {}))
     if adapter is not None:
-        kw["bluez"] = {**kw.get("bluez", {}), "adapter": adapter}
+        bluez["adapter"] = adapter
+    if platform:
+        # BlueZ signals a known device only when its advertised data *changes*; bleak turns
+        # duplicate reports off, so a strap seen before with a steady RSSI (or none: 127)
+        # and steady data is never reported again, e.g. when reconnecting after a drop.
+        filters = {"DuplicateData": True, **bluez.get("filters", {})}
+        bluez["filters"] = filters
+    if bluez:
+        kw["bluez"] = bluez
     return kw
 
 
@@ -144,7 +155,7 @@ async def scan_straps(
         on_adv,
         service_uuids=[HEART_RATE_SERVICE_UUID],
         backend=backend,
-        **_scanner_kwargs(chosen, scanner_kwargs),
+        **_scanner_kwargs(chosen, scanner_kwargs, platform=backend is None),
     )
     await scanner.start()
     try:
@@ -226,7 +237,7 @@ async def find_target(
         on_adv,
         service_uuids=[HEART_RATE_SERVICE_UUID],
         backend=backend,
-        **_scanner_kwargs(chosen, scanner_kwargs or {}),
+        **_scanner_kwargs(chosen, scanner_kwargs or {}, platform=backend is None),
     )
     start = clock.monotonic()
     await scanner.start()

@@ -33,13 +33,31 @@ def _states(c: Consumer) -> list[LinkState]:
     return [e.state for e in c.links()]
 
 
-async def test_connect_race_is_retried_at_once(bluez: FakeBluez) -> None:
+async def test_connect_race_is_repaired_without_a_retry(bluez: FakeBluez) -> None:
+    """BlueZ says Connected (Properties.Get) but never signalled it: we supply the signal."""
+    dev = bluez.device
+    assert dev is not None
+    dev.drop_connected_signal = 1
+    c = Consumer(BleHeartRateSource(bluez.strap.address, config=SLOW_BACKOFF))
+    await c.until(count(LinkState.CONNECTED), timeout_s=2.0)
+    await bluez.strap.play(3)
+    await c.until(n_frames(3))
+    await c.finish()
+    assert dev.connect_calls == 1
+    assert (c.source._driver.race_repairs, c.source._driver.race_retries) == (1, 0)
+    assert c.frames() == bluez.strap.sent
+
+
+async def test_connect_race_is_retried_at_once_without_the_repair(bluez: FakeBluez) -> None:
     dev = bluez.device
     assert dev is not None
     dev.drop_connected_signal = 2  # two attempts lose the race, the third wins
     clock = SystemClock()
     t0 = clock.monotonic()
-    c = Consumer(BleHeartRateSource(bluez.strap.address, config=SLOW_BACKOFF, clock=clock))
+    src = BleHeartRateSource(
+        bluez.strap.address, config=SLOW_BACKOFF, clock=clock, race_repair=False
+    )
+    c = Consumer(src)
     await c.until(count(LinkState.CONNECTED), timeout_s=2.0)
     assert clock.monotonic() - t0 < 2.0
     await bluez.strap.play(3)
@@ -57,7 +75,8 @@ async def test_a_race_that_keeps_losing_falls_back_to_the_backoff(bluez: FakeBlu
     assert dev is not None
     dev.drop_connected_signal = 3
     cfg = SupervisorConfig(backoff_initial_s=0.2, backoff_max_s=0.2, jitter_frac=0.0)
-    c = Consumer(BleHeartRateSource(bluez.strap.address, config=cfg, race_retries=1))
+    src = BleHeartRateSource(bluez.strap.address, config=cfg, race_retries=1, race_repair=False)
+    c = Consumer(src)
     await c.until(count(LinkState.CONNECTED), timeout_s=5.0)
     await c.finish()
     retry = next(e for e in c.links() if e.state is LinkState.RECONNECTING)
@@ -125,7 +144,8 @@ async def test_the_race_path_prints_no_asyncio_errors(
     assert dev is not None
     dev.drop_connected_signal = 3
     caplog.set_level(logging.ERROR, logger="asyncio")
-    c = Consumer(BleHeartRateSource(bluez.strap.address, config=SLOW_BACKOFF))
+    src = BleHeartRateSource(bluez.strap.address, config=SLOW_BACKOFF, race_repair=False)
+    c = Consumer(src)
     await c.until(count(LinkState.CONNECTED), timeout_s=3.0)
     await c.finish()
     await asyncio.sleep(0.1)

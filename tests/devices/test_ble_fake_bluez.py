@@ -39,6 +39,9 @@ async def test_scan_finds_the_strap_by_service_uuid(bluez: FakeBluez) -> None:
     assert found[0].device.details["path"].endswith("dev_A0_9E_1A_5A_1B_2C")
     uuids = [f.get("UUIDs") for f in bluez.discovery_filters if "UUIDs" in f]
     assert uuids and "0000180d-0000-1000-8000-00805f9b34fb" in uuids[0].value
+    # every advertisement reported, not only changes: a known strap with steady data must be
+    # found again (bleak's default, False, hid it when reconnecting under the real daemon)
+    assert [f["DuplicateData"].value for f in bluez.discovery_filters if "UUIDs" in f] == [True]
 
 
 async def test_stream_survives_link_loss_without_losing_frames(bluez: FakeBluez) -> None:

@@ -173,6 +173,11 @@ def test_canary_bleak_backend_internals() -> None:
         "platform_data",
     ]  # fmt: skip
     assert BleakGATTServiceCollection().get_characteristic("2a37") is None
+    # devices.bluez.connect_past_the_race feeds BlueZ's missing signal to bleak's manager
+    from bleak.backends.bluezdbus.manager import BlueZManager
+
+    assert params(BlueZManager._parse_msg) == ["self", "message"]
+    assert params(BlueZManager.is_connected) == ["self", "device_path"]
 
 
 def test_config_defaults_are_the_documented_policy() -> None:

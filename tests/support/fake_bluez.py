@@ -21,8 +21,9 @@ backend depends on):
   ``Connected: true``; GATT discovery finishes later (``resolve_delay_s``): the service
   objects appear one by one (``InterfacesAdded`` per object), then ``ServicesResolved: true``.
 * The connect race: with ``Device.drop_connected_signal`` > 0 the next attempts never emit
-  ``Connected: true`` (bluetoothd logged "already connected"), so bleak sees a stale
-  ``Connected: false`` and gives up with "failed to discover services, device disconnected".
+  ``Connected: true`` (bluetoothd logged "already connected") although the property reads
+  true, so bleak's cache says ``Connected: false`` and it gives up with "failed to discover
+  services, device disconnected".
 * A link loss emits ``ServicesResolved: false`` before ``Connected: false`` and ends notify
   sessions (``Notifying: false``); ``remove_after_s`` later the device and its GATT tree are
   removed (``InterfacesRemoved`` per object) and come back (without GATT objects) at the
@@ -262,7 +263,9 @@ class Device(ServiceInterface):
         self._cancel_removal()
         await self._bluez.pause(self.connect_delay_s)
         if self.drop_connected_signal > 0:
-            self.drop_connected_signal -= 1  # the race: the link is up, the signal never comes
+            # the race: the link is up and Properties.Get says so, but the signal never comes
+            self.drop_connected_signal -= 1
+            self.connected = True
         else:
             self._set(Connected=True)
         self._bluez.spawn(self._resolve())
