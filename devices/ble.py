@@ -221,33 +221,36 @@ class _BleakDriver:
         info = DeviceInfo(name=peer.name or client.name or "", address=peer.address)
         info = replace(info, rssi_dbm=peer.rssi_dbm)
         services = client.services
-        for uuid, attr in _INFO_READS:
-            if services.get_characteristic(uuid) is None:
-                continue
-            try:
-                ok, data = await clock_timeout(
-                    self._clock, client.read_gatt_char(uuid), self._read_timeout_s
-                )
-            except Exception as exc:  # optional reads: a strap may refuse one
-                log.info("reading %s from %s failed: %r", attr, peer.address, exc)
-                continue
-            if not ok or data is None:
-                log.info("reading %s from %s timed out", attr, peer.address)
-                continue
-            value: object
-            try:
-                if attr == "body_location":
-                    value = parse_body_sensor_location(data)
-                elif attr == "battery_pct":
-                    value = parse_battery_level(data)
-                else:
-                    value = _text(data)
-            except MalformedPacketError as exc:
-                log.info("ignoring %s from %s: %s", attr, peer.address, exc)
-                continue
-            fields: dict[str, Any] = {attr: value}
-            info = replace(info, **fields)
-        return info
+        wanted = [(u, a) for u, a in _INFO_READS if services.get_characteristic(u) is not None]
+        # All at once: each read is a D-Bus round trip plus an ATT one, and the first frame
+        # is only passed on once they are done (6 in a row took seconds under a slow stack).
+        values = await asyncio.gather(*(self._read_one(client, peer, u, a) for u, a in wanted))
+        fields: dict[str, Any] = {
+            attr: v for (_, attr), v in zip(wanted, values, strict=True) if v is not None
+        }
+        return replace(info, **fields)
+
+    async def _read_one(self, client: Any, peer: ScanResult, uuid: str, attr: str) -> object:
+        """One optional read, decoded; ``None`` if refused, timed out or malformed."""
+        try:
+            ok, data = await clock_timeout(
+                self._clock, client.read_gatt_char(uuid), self._read_timeout_s
+            )
+        except Exception as exc:  # optional reads: a strap may refuse one
+            log.info("reading %s from %s failed: %r", attr, peer.address, exc)
+            return None
+        if not ok or data is None:
+            log.info("reading %s from %s timed out", attr, peer.address)
+            return None
+        try:
+            if attr == "body_location":
+                return parse_body_sensor_location(data)
+            if attr == "battery_pct":
+                return parse_battery_level(data)
+            return _text(data)
+        except MalformedPacketError as exc:
+            log.info("ignoring %s from %s: %s", attr, peer.address, exc)
+            return None
 
     def fatal_reason(self, exc: BaseException) -> str | None:
         return bluetooth_unavailable_reason(exc)
