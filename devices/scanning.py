@@ -193,6 +193,7 @@ async def find_target(
     adapter: str | None = None,
     prefer_address: str | None = None,
     settle_s: float = 1.0,
+    session_s: float = 4.0,
     backend: type | None = None,
     scanner_kwargs: Mapping[str, Any] | None = None,
 ) -> ScanResult | None:
@@ -202,7 +203,7 @@ async def find_target(
     using), is taken at once. A name *prefix* match (``"Polar"``) waits ``settle_s`` more for
     other straps matching it, then takes the strongest and warns that the name is ambiguous.
     A matching strap already connected to the OS is taken without scanning (it does not
-    advertise).
+    advertise). Discovery restarts every ``session_s`` seconds until something matches.
     """
     from bleak import BleakScanner
 
@@ -240,15 +241,22 @@ async def find_target(
         **_scanner_kwargs(chosen, scanner_kwargs or {}, platform=backend is None),
     )
     start = clock.monotonic()
-    await scanner.start()
-    try:
-        await clock_timeout(clock, first.wait(), timeout_s)
-        if first.is_set() and not decisive.is_set():
-            left = timeout_s - (clock.monotonic() - start)
-            await clock_timeout(clock, decisive.wait(), min(settle_s, max(0.0, left)))
-    finally:
-        decisive.set()  # later callbacks (during stop) must not change the answer
-        await scanner.stop()
+    while True:
+        left = timeout_s - (clock.monotonic() - start)
+        await scanner.start()
+        try:
+            # The kernel reports an advertiser once per discovery session; when that one
+            # report is lost, only a new session sees the strap again.
+            await clock_timeout(clock, first.wait(), min(session_s, max(0.0, left)))
+            if first.is_set() and not decisive.is_set():
+                left = timeout_s - (clock.monotonic() - start)
+                await clock_timeout(clock, decisive.wait(), min(settle_s, max(0.0, left)))
+        finally:
+            if first.is_set() or clock.monotonic() - start >= timeout_s - 1e-6:
+                decisive.set()  # later callbacks (during stop) must not change the answer
+            await scanner.stop()
+        if decisive.is_set():
+            break
     if not hits:
         return None
     for r in hits.values():

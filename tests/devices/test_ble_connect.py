@@ -152,3 +152,20 @@ async def test_the_race_path_prints_no_asyncio_errors(
     gc.collect()  # unretrieved future exceptions are reported when the future is collected
     await asyncio.sleep(0)
     assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
+
+
+async def test_a_discovery_session_that_misses_the_strap_is_restarted(bluez: FakeBluez) -> None:
+    """The kernel reports an advertiser once per discovery session (btvirt under the real
+    daemon lost that one report now and then): a new session must start well before the
+    10 s scan window ends."""
+    dev = bluez.device
+    assert dev is not None
+    dev.miss_sessions = 1
+    clock = SystemClock()
+    t0 = clock.monotonic()
+    c = Consumer(BleHeartRateSource(bluez.strap.address, config=SLOW_BACKOFF, clock=clock))
+    await c.until(count(LinkState.CONNECTED), timeout_s=8.0)
+    assert clock.monotonic() - t0 < 8.0
+    await c.finish()
+    assert bluez.adapters[0].session >= 2
+    assert _states(c).count(LinkState.SCANNING) == 1  # one scan attempt, two sessions

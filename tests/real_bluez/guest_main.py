@@ -224,33 +224,38 @@ async def one_connect(i: int) -> dict[str, Any]:
 
 
 async def link_losses(strap: Strap) -> dict[str, Any]:
-    """One stream; the strap drops the link N_DROPS times; time each way back."""
+    """One stream; the strap drops the link N_DROPS times; time from each DISCONNECTED to
+    the next frame (rescan, reconnect, rediscover, resubscribe)."""
     from devices.records import HrFrame, LinkEvent, LinkState
 
     src = source(backoff_initial_s=1.0)
-    t_drop: float | None = None
-    frames_since = 0
+    st: dict[str, Any] = {"up_frames": 0, "asked": None, "down": None, "resends": 0}
     back: list[float] = []
     events: list[str] = []
 
     async def consume() -> None:
-        nonlocal t_drop, frames_since
         async for it in src.stream():
             now = time.monotonic()
-            if isinstance(it, HrFrame):
-                frames_since += 1
-                if t_drop is not None:
-                    back.append(now - t_drop)
-                    t_drop = None
-                    frames_since = 0
-                if t_drop is None and frames_since >= 3:
-                    if len(back) >= N_DROPS:
-                        src.stop()
-                        continue
-                    t_drop = now
-                    strap.send("drop")
-            elif isinstance(it, LinkEvent) and it.state is not LinkState.END:
-                events.append(f"{now - T0:.2f} {it.state.value} {it.detail}")
+            if isinstance(it, LinkEvent):
+                if it.state is LinkState.DISCONNECTED:
+                    st["down"], st["asked"] = now, None
+                if it.state is not LinkState.END:
+                    events.append(f"{now - T0:.2f} {it.state.value} {it.detail}")
+                continue
+            if not isinstance(it, HrFrame):
+                continue
+            if st["down"] is not None:
+                back.append(now - st["down"])
+                st["down"], st["up_frames"] = None, 0
+            st["up_frames"] += 1
+            if len(back) >= N_DROPS:
+                src.stop()
+            elif st["asked"] is None and st["up_frames"] >= 3:
+                st["asked"] = now
+                strap.send("drop")
+            elif st["asked"] is not None and now - st["asked"] > 6.0:
+                st["asked"], st["resends"] = now, st["resends"] + 1
+                strap.send("drop")
 
     try:
         await asyncio.wait_for(consume(), 60 + 30 * N_DROPS)
@@ -259,7 +264,9 @@ async def link_losses(strap: Strap) -> dict[str, Any]:
     return {
         "reconnect_s": back,
         "drops_asked": N_DROPS,
+        "drop_resends": st["resends"],
         "race_retries": src._driver.race_retries,
+        "race_repairs": src._driver.race_repairs,
         "gaps": src.summary().gaps,
         "events": events[-12:],
     }
@@ -268,7 +275,7 @@ async def link_losses(strap: Strap) -> dict[str, Any]:
 async def removal(strap: Strap) -> dict[str, Any]:
     """Drop the link, keep the strap quiet until BlueZ removes the device, then let it
     advertise: the stream must come back (a removed device is found by rescanning)."""
-    from devices.records import HrFrame
+    from devices.records import HrFrame, LinkEvent, LinkState
 
     src = source(deadline_s=60.0)
     state: dict[str, Any] = {"frames_before": 0, "frames_after": 0, "removed": False}
@@ -289,6 +296,8 @@ async def removal(strap: Strap) -> dict[str, Any]:
         nonlocal t_quiet
         watcher: asyncio.Task[None] | None = None
         async for it in src.stream():
+            if isinstance(it, LinkEvent) and it.state is LinkState.DISCONNECTED and watcher:
+                state["dropped"] = True
             if not isinstance(it, HrFrame):
                 continue
             if watcher is None:
@@ -301,7 +310,7 @@ async def removal(strap: Strap) -> dict[str, Any]:
                     watcher = asyncio.get_running_loop().create_task(
                         watch_removal(f"/org/bluez/hci0/dev_{addr}")
                     )
-            else:
+            elif state.get("dropped"):
                 state["frames_after"] += 1
                 state.setdefault("back_after_s", round(time.monotonic() - t_quiet, 2))
                 if state["frames_after"] >= 3:

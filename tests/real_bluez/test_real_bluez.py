@@ -83,7 +83,7 @@ def test_connects_succeed_within_10_s(guest: dict[str, Any]) -> None:
 def test_forced_link_loss_reconnects_every_time(guest: dict[str, Any]) -> None:
     s = scenario(guest, "link_loss")
     assert len(s["reconnect_s"]) == s["drops_asked"], s["events"]
-    assert s["gaps"] == s["drops_asked"]
+    assert s["gaps"] >= s["drops_asked"]
     assert max(s["reconnect_s"]) < 10.0, s
 
 

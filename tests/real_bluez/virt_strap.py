@@ -204,9 +204,8 @@ class Strap:
         return [
             p
             for p, ifs in r.body[0].items()
-            if p.startswith(self.adapter + "/dev_")
-            and "org.bluez.Device1" in ifs
-            and ifs["org.bluez.Device1"]["Connected"].value
+            # not only Connected ones: the connect race can leave that property false
+            if p.startswith(self.adapter + "/dev_") and "org.bluez.Device1" in ifs
         ]
 
     def on_signal(self, m: Message) -> None:

@@ -166,6 +166,7 @@ class Adapter(ServiceInterface):
         self.adapter_name, self.address, self.powered = name, address, powered
         self.path = f"/org/bluez/{name}"
         self.discovering = False
+        self.session = 0  # discovery sessions so far
         self.faults = Faults()
 
     @method()
@@ -174,6 +175,11 @@ class Adapter(ServiceInterface):
         if not self.powered:
             raise DBusError("org.bluez.Error.NotReady", "Resource Not Ready")
         self.discovering = True
+        self.session += 1
+        for d in self._bluez.devices:
+            if d.adapter is self and d.miss_sessions > 0:
+                d.miss_sessions -= 1
+                d.missed_session = self.session
         self.emit_properties_changed({"Discovering": True})
         self._bluez.advertise_once()
 
@@ -240,6 +246,8 @@ class Device(ServiceInterface):
         self.drop_connected_signal = 0  # next N connects never emit Connected: true
         self.remove_after_s: float | None = None  # BlueZ drops a disconnected device
         self.vanish_on_connect = 0  # next N connects find the object already removed
+        self.miss_sessions = 0  # next N discovery sessions never see it (its one report lost)
+        self.missed_session = -1
         self.removals = 0
         self.faults = Faults()
         self._removal: asyncio.TimerHandle | None = None
@@ -623,7 +631,8 @@ class FakeBluez:
     def advertise_once(self) -> None:
         for d in self.devices:
             # only devices on a discovering adapter, and a connected strap stops advertising
-            if d.adapter.discovering and not d.connected:
+            seen = d.missed_session != d.adapter.session
+            if d.adapter.discovering and not d.connected and seen:
                 d.advertise()
 
     async def _advertise_loop(self) -> None:
