@@ -223,10 +223,18 @@ def _parse_event(obj: Any, where: str, last_t: float) -> CaptureEvent | None:
 class Capture:
     """A parsed capture: header plus events, fully validated when constructed."""
 
-    def __init__(self, path: Path, header: CaptureHeader, events: list[CaptureEvent]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        header: CaptureHeader,
+        events: list[CaptureEvent],
+        truncated_line: int | None = None,
+    ) -> None:
         self.path = path
         self.header = header
         self.events = events
+        #: Line number of a cut-short last line that was left out, if any.
+        self.truncated_line = truncated_line
 
     @property
     def duration_s(self) -> float:
@@ -234,10 +242,15 @@ class Capture:
         return self.events[-1].t_s if self.events else 0.0
 
 
-def iter_capture_lines(path: Path) -> Iterator[tuple[int, Any]]:
-    """Yield ``(line_number, parsed_json)`` for non-blank lines; errors name file and line."""
+def iter_capture_lines(path: Path, truncated: list[int] | None = None) -> Iterator[tuple[int, Any]]:
+    """Yield ``(line_number, parsed_json)`` for non-blank lines; errors name file and line.
+
+    A UTF-8 BOM is skipped. With ``truncated`` given, a last line that is cut short (no
+    line end and not valid JSON: a full disk or a killed writer) ends the file and its line
+    number is appended to ``truncated``, as RR text keeps what comes before a cut last line.
+    """
     try:
-        fh = path.open("r", encoding="utf-8")
+        fh = path.open("r", encoding="utf-8-sig")
     except FileNotFoundError:
         raise CaptureError(f"{path}: no such capture file") from None
     except IsADirectoryError:
@@ -250,13 +263,21 @@ def iter_capture_lines(path: Path) -> Iterator[tuple[int, Any]]:
                 if not line.strip():
                     continue
                 try:
-                    yield n, json.loads(line)
+                    obj = json.loads(line)
+                except RecursionError:
+                    raise CaptureError(f"{path}:{n}: JSON nested too deeply") from None
                 except json.JSONDecodeError as exc:
+                    if truncated is not None and n > 1 and not line.endswith("\n"):
+                        truncated.append(n)
+                        return
                     raise CaptureError(
                         f"{path}:{n}: not valid JSON ({exc.msg} at column {exc.colno})"
                     ) from None
+                yield n, obj
         except UnicodeDecodeError:
             raise CaptureError(f"{path}: not a text capture (invalid UTF-8)") from None
+        except OSError as exc:
+            raise CaptureError(f"{path}: cannot read capture ({exc.strerror})") from None
 
 
 def read_capture(path: str | Path) -> Capture:
@@ -271,7 +292,8 @@ def read_capture(path: str | Path) -> Capture:
     header: CaptureHeader | None = None
     events: list[CaptureEvent] = []
     last_t = 0.0
-    for n, obj in iter_capture_lines(p):
+    truncated: list[int] = []
+    for n, obj in iter_capture_lines(p, truncated):
         where = f"{p}:{n}"
         if header is None:
             header = _parse_header(obj, where)
@@ -282,13 +304,13 @@ def read_capture(path: str | Path) -> Capture:
             last_t = ev.t_s
     if header is None:
         raise CaptureError(f"{p}: empty file, expected a capture header on line 1")
-    return Capture(p, header, events)
+    return Capture(p, header, events, truncated[0] if truncated else None)
 
 
 def looks_like_capture(path: str | Path) -> bool:
     """Cheap sniff: does the first non-blank line carry the capture format name?"""
     try:
-        with Path(path).open("r", encoding="utf-8") as fh:
+        with Path(path).open("r", encoding="utf-8-sig") as fh:
             for line in fh:
                 if line.strip():
                     return FORMAT_NAME in line[:200]

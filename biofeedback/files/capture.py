@@ -69,4 +69,8 @@ def read_capture_rr(path: str | Path) -> ImportedRR:
         "capture",
         STRAP_RESOLUTION_MS,
     )
-    return ImportedRR(series, capture_started_at(p, cap.header.started_at))
+    warn: tuple[str, ...] = ()
+    if cap.truncated_line is not None:
+        warn = (f"line {cap.truncated_line} is cut short (not valid JSON, no line end): left "
+                "out, the capture is read up to the line before",)  # fmt: skip
+    return ImportedRR(series, capture_started_at(p, cap.header.started_at), warnings=warn)

@@ -91,7 +91,8 @@ def _from_head(p: Path, head: list[str]) -> str:
     cols = [norm(c) for c in re.split(r"[;,\t]", first)]
     if "sport" in cols and ("start time" in cols or "duration" in cols):
         return "polar-flow-summary"
-    if "ecg_mv" in cols or ("time_ns" in cols and any(c.startswith("ecg") for c in cols)):
+    timed = "time_ns" in cols or "sensor timestamp [ns]" in cols
+    if "ecg_mv" in cols or (timed and any(c.startswith("ecg") for c in cols)):
         return "ecg-csv"
     if "date" in cols and "rr" in cols:
         return "hrv-logger"
