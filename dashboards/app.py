@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Dash passes ``aria-*`` through; its type stubs do not list them.
+_NAV_ARIA: dict[str, Any] = {"aria-label": "pages"}
 NAV = (("/live", "Live"), ("/sessions", "Sessions"), ("/trends", "Trends"))
 _SESSION_PATH = re.compile(r"^/session/([^/]+)/?$")
 
@@ -47,7 +49,7 @@ def render_page(
         if path == "/":
             path = "/live" if worker is not None else "/sessions"
         if path == "/live":
-            return live.layout(worker, protocols())
+            return live.layout(worker, protocols(), _normal_ms(data) if worker else None)
         if path == "/sessions":
             return sessions.layout(data, search)
         if path == "/compare":
@@ -91,10 +93,56 @@ def render_page(
         )
 
 
+def _normal_ms(data: DashboardData) -> tuple[float, float] | None:
+    """The personal normal range of resting RMSSD (ms), if there are enough baselines."""
+    import math
+
+    try:
+        nr = data.normal_range()
+    except Exception:  # the live page must open even if the store cannot be analysed
+        log.exception("cannot compute the normal range")
+        return None
+    return None if nr is None else (math.exp(nr.low), math.exp(nr.high))
+
+
 def _q(search: str | None) -> list[tuple[str, str]]:
     from dashboards.ui import query
 
     return list(query(search).items())
+
+
+#: ``document.title`` from the URL: "Session #3 · biofeedback", "Live · biofeedback", ...
+TITLE_JS = """
+function(path) {
+    var p = (path || "/").replace(/\\/+$/, "") || "/";
+    var m = p.match(/^\\/session\\/(\\d+)$/);
+    var names = {"/": "Home", "/live": "Live", "/sessions": "Sessions",
+                 "/compare": "Compare", "/trends": "Trends"};
+    var name = m ? "Session #" + m[1] : (names[p] || "Page not found");
+    document.title = name + " · biofeedback";
+    return document.title;
+}
+"""
+
+#: Dash's page shell with the document's language declared.
+INDEX_STRING = """<!DOCTYPE html>
+<html lang="en">
+    <head>
+        {%metas%}
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>{%title%}</title>
+        {%favicon%}
+        {%css%}
+    </head>
+    <body>
+        {%app_entry%}
+        <footer>
+            {%config%}
+            {%scripts%}
+            {%renderer%}
+        </footer>
+    </body>
+</html>"""
 
 
 def build_app(
@@ -118,14 +166,25 @@ def build_app(
         update_title=None,  # type: ignore[arg-type]  # None disables "Updating..."
         serve_locally=True,
     )
+    app.index_string = INDEX_STRING
     app.layout = html.Div(
         [
             dcc.Location(id="url", refresh=False),
             html.Nav(
                 [html.Span("♥ biofeedback", className="bf-brand")]
-                + [dcc.Link(label, href=href) for href, label in NAV],
+                + [dcc.Link(label, href=href) for href, label in NAV]
+                + [
+                    html.Button(
+                        "Dark theme: off",
+                        id="theme-toggle",
+                        className="bf-nav-end",
+                        title="Switch between the light and the dark theme (remembered)",
+                    )
+                ],
                 className="bf-nav",
+                **_NAV_ARIA,
             ),
+            dcc.Store(id="page-title"),
             html.Div(id="page", className="bf-page"),
         ]
     )
@@ -134,6 +193,10 @@ def build_app(
     def _route(pathname: Any, search: Any) -> Any:
         return render_page(d, worker, pathname, search)
 
+    # One title per page (the tab, the history, a screen reader's first words).
+    app.clientside_callback(  # type: ignore[no-untyped-call]
+        TITLE_JS, Output("page-title", "data"), Input("url", "pathname")
+    )
     live.register(app, worker)
     sessions.register(app, d)
     session.register(app, d)

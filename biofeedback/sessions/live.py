@@ -633,7 +633,8 @@ class LiveWorker:
             ago = None if r.last_data_wall is None else time.monotonic() - r.last_data_wall
             active = r.state.active
             base = None
-            if r.base_n >= BASELINE_MIN_PAIRS:
+            # shown once the baseline phase is over: a settled reference, not a moving one
+            if r.base_n >= BASELINE_MIN_PAIRS and r.phase_kind != "baseline":
                 base = math.sqrt(r.base_sd / r.base_n)
             return LiveState(
                 run_id=r.run_id,

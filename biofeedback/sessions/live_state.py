@@ -115,7 +115,8 @@ class LiveState:
     ``seq > since_seq`` of the request (all kept ones when the run changed).
     ``rmssd_warm_s`` is how much of the 60-s RMSSD window is covered since the last gap.
     Spectral values (coherence, breathing rate) are over ``spectral_window_s`` and ``None``
-    until 120 s are covered; ``baseline_rmssd_ms`` is this session's baseline phase so far.
+    until 120 s are covered; ``baseline_rmssd_ms`` is the RMSSD of this session's baseline
+    phase(s), given once the baseline is over.
     """
 
     run_id: int

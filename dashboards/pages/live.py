@@ -12,30 +12,37 @@ the source dropdown with ``strap:<address>`` entries.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
+from biofeedback.plots import live as live_plots
 from biofeedback.sessions.live_state import RunState
-from dashboards import figures
+from dashboards.pages.live_layout import layout
 from dashboards.ui import alert, fmt_duration
+
+__all__ = ["layout", "live_tick", "register", "start"]
 
 if TYPE_CHECKING:
     from biofeedback.sessions.live import LiveState, LiveWorker
 
-TICK_MS = 1000
-#: Poll period while a strap scan runs.
-SCAN_POLL_MS = 500
 #: Beats kept on the live charts (~4 min at 75 bpm).
 LIVE_POINTS = 300
 
 OUTPUTS: tuple[tuple[str, str], ...] = (
+    ("live-root", "className"),
     ("live-hr", "children"),
     ("live-hr-sub", "children"),
     ("live-rmssd", "children"),
     ("live-rmssd-sub", "children"),
+    ("live-vs", "children"),
     ("live-si", "children"),
     ("live-si-sub", "children"),
+    ("live-coh", "children"),
+    ("live-coh-sub", "children"),
+    ("live-br", "children"),
+    ("live-br-sub", "children"),
     ("live-phase", "children"),
     ("live-prompt", "children"),
     ("live-left", "children"),
@@ -48,6 +55,7 @@ OUTPUTS: tuple[tuple[str, str], ...] = (
     ("pacer-cfg", "data"),
     ("pacer-box", "style"),
     ("pacer-tick", "disabled"),
+    ("pacer-rate", "children"),
     ("live-start", "disabled"),
     ("live-mark", "disabled"),
     ("live-stop", "disabled"),
@@ -164,8 +172,15 @@ def outcome_message(st: LiveState) -> list[Any]:
     ]
 
 
-def live_tick(live: LiveWorker | None, cursor: dict[str, Any] | None) -> dict[str, Any]:
-    """Everything one poll updates, keyed ``"component.prop"`` (see `OUTPUTS`)."""
+def live_tick(
+    live: LiveWorker | None,
+    cursor: dict[str, Any] | None,
+    normal_ms: Sequence[float] | None = None,
+) -> dict[str, Any]:
+    """Everything one poll updates, keyed ``"component.prop"`` (see `OUTPUTS`).
+
+    ``normal_ms`` is the personal normal range of resting RMSSD (low, high) drawn as a band.
+    """
     out: dict[str, Any] = {f"{c}.{p}": no_update for c, p in OUTPUTS}
     if live is None:
         return out
@@ -175,48 +190,117 @@ def live_tick(live: LiveWorker | None, cursor: dict[str, Any] | None) -> dict[st
     except Exception as exc:  # never an error overlay for a display poll
         out["live-quality.children"] = [_badge(f"live state unavailable: {exc}", "bad")]
         return out
-    reset = st.run_id != cur.get("run")
-    xs = [round(b.t_s, 3) for b in st.new_beats]
-    rr = [round(b.rr_ms, 1) for b in st.new_beats]
-    rm = [None if b.rmssd60_ms is None else round(b.rmssd60_ms, 1) for b in st.new_beats]
-    if reset:
-        out["live-tacho.figure"] = figures.live_figure(
-            "RR tachogram (last minutes)",
-            "RR (ms)",
-            figures.RR_COLOR,
-            xs[-LIVE_POINTS:],
-            rr[-LIVE_POINTS:],
-        )
-        out["live-rmssd-graph.figure"] = figures.live_figure(
-            "RMSSD, 60 s window",
-            "RMSSD (ms)",
-            figures.RMSSD_COLOR,
-            xs[-LIVE_POINTS:],
-            rm[-LIVE_POINTS:],
-        )
-    elif xs:
-        out["live-tacho.extendData"] = figures.extend_payload(xs, rr, LIVE_POINTS)
-        out["live-rmssd-graph.extendData"] = figures.extend_payload(xs, rm, LIVE_POINTS)
-    out["live-cursor.data"] = {"run": st.run_id, "seq": st.last_seq}
+    _charts(out, live, st, cur, normal_ms)
+    _readouts(out, st, normal_ms)
+    out["live-root.className"] = "bf-live running" if st.running else "bf-live"
+    out["live-quality.children"] = quality_badges(st)
+    _pacer(out, st)
+    out["live-start.disabled"] = st.running
+    out["live-mark.disabled"] = not st.running
+    out["live-stop.disabled"] = not st.running
+    out["live-after.children"] = outcome_message(st)
+    return out
 
+
+def _charts(
+    out: dict[str, Any],
+    live: LiveWorker,
+    st: LiveState,
+    cur: dict[str, Any],
+    normal_ms: Sequence[float] | None,
+) -> None:
+    """Rebuild the charts when what they frame changed (a new run, a phase, a mark, the
+    baseline, the end); otherwise append the new beats with ``extendData``."""
+    base = None if st.baseline_rmssd_ms is None else round(st.baseline_rmssd_ms, 1)
+    # an empty chart has no trace to extend: it is rebuilt when its first values arrive
+    had = cur.get("run") == st.run_id and bool((cur.get("frame") or [0] * 7)[6])
+    drawn = [st.beats > 0, st.rmssd60_ms is not None or had]
+    frame = [st.run_id, len(st.phases), len(st.mark_times_s), base, st.running, *drawn]
+    if frame != cur.get("frame") or st.run_id != cur.get("run"):
+        full = st if st.run_id != cur.get("run") else live.state(0, None)
+        beats = full.new_beats[-LIVE_POINTS:]
+        norm = (float(normal_ms[0]), float(normal_ms[1])) if normal_ms else None
+        out["live-tacho.figure"] = live_plots.tachogram_figure(
+            beats, full.phases, full.mark_times_s, now_s=full.t_s
+        )
+        out["live-rmssd-graph.figure"] = live_plots.rmssd_figure(
+            beats,
+            full.phases,
+            full.mark_times_s,
+            baseline_ms=full.baseline_rmssd_ms,
+            normal_ms=norm,
+            now_s=full.t_s,
+        )
+        pts = live_plots.live_points(beats)
+        seq = full.last_seq
+    else:
+        pts = live_plots.live_points(st.new_beats, cur.get("t"), cur.get("seg"))
+        if pts.x or pts.art_x:
+            tacho, rmssd = live_plots.extend_payload(pts, LIVE_POINTS)
+            out["live-tacho.extendData"] = tacho
+            out["live-rmssd-graph.extendData"] = rmssd
+        seq = st.last_seq
+    t_last = pts.last_t_s if pts.last_t_s is not None else cur.get("t")
+    seg_last = pts.last_segment if pts.last_segment is not None else cur.get("seg")
+    out["live-cursor.data"] = {
+        "run": st.run_id,
+        "seq": seq,
+        "t": t_last,
+        "seg": seg_last,
+        "frame": frame,
+    }
+
+
+def _readouts(out: dict[str, Any], st: LiveState, normal_ms: Sequence[float] | None) -> None:
     out["live-hr.children"] = "—" if st.hr_bpm is None else f"{st.hr_bpm:.0f}"
     out["live-hr-sub.children"] = "bpm (strap)"
-    if st.rmssd60_ms is None:
-        out["live-rmssd.children"] = "—"
-    else:
-        out["live-rmssd.children"] = f"{st.rmssd60_ms:.0f}"
+    out["live-rmssd.children"] = "—" if st.rmssd60_ms is None else f"{st.rmssd60_ms:.0f}"
     out["live-rmssd-sub.children"] = (
-        f"ms · warming up {st.rmssd_warm_s:.0f} of 60 s"
+        f"ms RMSSD · warming up {st.rmssd_warm_s:.0f} of 60 s"
         if st.rmssd_warming_up and st.running
-        else "ms · last 60 s"
+        else "ms RMSSD · last 60 s"
     )
+    out["live-vs.children"] = vs_text(st, normal_ms)
     out["live-si.children"] = "—" if st.stress_index is None else f"{st.stress_index:.1f}"
     out["live-si-sub.children"] = (
         "√Baevsky SI, last 2 min (normal ≈ 7–12)"
         if st.stress_index is not None
         else "needs 30 beats"
     )
-    if st.phase is not None:
+    covered = st.spectral_covered_s
+    window = f"{covered:.0f} of {st.spectral_window_s:.0f} s"
+    if st.coherence is None:
+        out["live-coh.children"] = "—"
+        out["live-coh-sub.children"] = (
+            f"warming up: {min(covered, 120.0):.0f} of 120 s needed" if st.running else ""
+        )
+    else:
+        out["live-coh.children"] = f"{st.coherence:.1f}"
+        out["live-coh-sub.children"] = f"peak power ratio · last {window}"
+    if st.breaths_per_min is None:
+        out["live-br.children"] = "—"
+        out["live-br-sub.children"] = out["live-coh-sub.children"]
+    else:
+        out["live-br.children"] = f"{st.breaths_per_min:.1f}"
+        out["live-br-sub.children"] = f"breaths/min from HRV · last {window}"
+    _phase_texts(out, st)
+
+
+def vs_text(st: LiveState, normal_ms: Sequence[float] | None) -> str:
+    """``+6 ms vs this session's baseline (38 ms) · your normal range 28–45 ms``."""
+    parts: list[str] = []
+    if st.baseline_rmssd_ms is not None and st.rmssd60_ms is not None:
+        d = st.rmssd60_ms - st.baseline_rmssd_ms
+        parts.append(f"{d:+.0f} ms vs this session's baseline ({st.baseline_rmssd_ms:.0f} ms)")
+    elif st.running and st.phase_kind == "baseline":
+        parts.append("measuring this session's baseline…")
+    if normal_ms:
+        parts.append(f"your normal range {normal_ms[0]:.0f}–{normal_ms[1]:.0f} ms")
+    return " · ".join(parts)
+
+
+def _phase_texts(out: dict[str, Any], st: LiveState) -> None:
+    if st.phase is not None and st.running:
         n = f" ({(st.phase_index or 0) + 1}/{st.n_phases})" if st.n_phases else ""
         out["live-phase.children"] = f"{st.phase}{n}"
         out["live-left.children"] = f"{fmt_duration(st.phase_left_s)} left in this phase" + (
@@ -224,19 +308,20 @@ def live_tick(live: LiveWorker | None, cursor: dict[str, Any] | None) -> dict[st
             if st.protocol_left_s is not None
             else ""
         )
-    else:
-        out["live-phase.children"] = (
-            "free session"
-            if st.running and st.n_phases == 0
-            else ("starting…" if st.running else state_label(st))
-        )
-        out["live-left.children"] = ""
-    if not st.running and st.run_id:
+    elif st.running:
+        out["live-phase.children"] = "free session" if st.n_phases == 0 else "starting…"
+        out["live-left.children"] = f"t = {fmt_duration(st.t_s)}"
+    elif st.run_id:
         # an ended run never shows a countdown as if it were still going
         out["live-phase.children"] = state_label(st)
         out["live-left.children"] = f"session length {fmt_duration(st.t_s)}"
-    out["live-prompt.children"] = st.prompt or ""
-    out["live-quality.children"] = quality_badges(st)
+    else:
+        out["live-phase.children"] = "Ready when you are"
+        out["live-left.children"] = "pick a recording or a strap and a practice, then Start"
+    out["live-prompt.children"] = (st.prompt or "") if st.running else ""
+
+
+def _pacer(out: dict[str, Any], st: LiveState) -> None:
     if st.pacer_bpm and st.running and st.pacer_phase_t0_s is not None:
         out["pacer-cfg.data"] = {
             "period_s": 60.0 / st.pacer_bpm,
@@ -246,179 +331,12 @@ def live_tick(live: LiveWorker | None, cursor: dict[str, Any] | None) -> dict[st
         }
         out["pacer-box.style"] = {"display": "flex"}
         out["pacer-tick.disabled"] = False
+        out["pacer-rate.children"] = f"{st.pacer_bpm:g} breaths/min"
     else:
         out["pacer-cfg.data"] = None
         out["pacer-box.style"] = {"display": "none"}
         out["pacer-tick.disabled"] = True
-    out["live-start.disabled"] = st.running
-    out["live-mark.disabled"] = not st.running
-    out["live-stop.disabled"] = not st.running
-    after = outcome_message(st)
-    out["live-after.children"] = after
-    return out
-
-
-def _tile(label: str, vid: str, sub: str) -> html.Div:
-    return html.Div(
-        [
-            html.Div(label, className="bf-label"),
-            html.Div("—", id=vid, className="bf-value"),
-            html.Div("", id=sub, className="bf-sub"),
-        ],
-        className="bf-tile",
-    )
-
-
-def layout(live: LiveWorker | None, protocols: list[tuple[str, str]]) -> Any:
-    if live is None:
-        return html.Div(
-            [
-                html.H2("Live"),
-                alert(
-                    "Live recording is not available in this server (it was started without a "
-                    "recording worker). Use `biofeedback demo` or `biofeedback dashboard`.",
-                    "info",
-                    id="live-unavailable",
-                ),
-            ]
-        )
-    sources = [{"label": s.label, "value": s.value} for s in live.sources()]
-    st = live.state()
-    default_src = sources[0]["value"] if sources else None
-    proto_opts = [{"label": f"{title} ({name})", "value": name} for name, title in protocols]
-    default_proto = st.protocol or (
-        "self-compassion-break"
-        if any(n == "self-compassion-break" for n, _ in protocols)
-        else (protocols[0][0] if protocols else None)
-    )
-    return html.Div(
-        [
-            html.H2("Live"),
-            html.Div(id="live-quality", className="bf-quality"),
-            html.Div(
-                [
-                    dcc.Dropdown(
-                        id="live-source",
-                        options=sources,
-                        value=default_src,
-                        placeholder="recording (demo) or scanned strap",
-                        className="bf-dd",
-                        clearable=False,
-                    ),
-                    html.Button(
-                        "Scan for straps",
-                        id="live-scan",
-                        title="Look for heart-rate straps nearby (about 5 s)",
-                    ),
-                    dcc.Input(
-                        id="live-strap",
-                        type="text",
-                        placeholder="or strap name/address",
-                        style={"width": "180px"},
-                    ),
-                    html.Span("speed ×"),
-                    dcc.Input(
-                        id="live-speed",
-                        type="number",
-                        # what the current run uses (a demo started at 10× says 10), and no
-                        # min: the browser would turn -3 into "empty" and the run into 1×
-                        value=st.speed if st.run_id else 1,
-                        step="any",
-                        style={"width": "70px"},
-                    ),
-                    dcc.Dropdown(
-                        id="live-protocol",
-                        options=proto_opts,
-                        value=default_proto,
-                        clearable=False,
-                        className="bf-dd",
-                    ),
-                    html.Label("pacer breaths/min", htmlFor="live-bpm"),
-                    dcc.Input(
-                        id="live-bpm",
-                        type="number",
-                        placeholder="protocol's",
-                        step="any",
-                        style={"width": "90px"},
-                    ),
-                    html.Button("Start", id="live-start", className="primary", disabled=st.running),
-                    html.Span(style={"width": "24px"}),
-                    dcc.Input(
-                        id="live-mark-text",
-                        type="text",
-                        placeholder="mark label (optional)",
-                        style={"width": "180px"},
-                    ),
-                    html.Button("Mark", id="live-mark", disabled=not st.running),
-                    html.Button(
-                        "Stop", id="live-stop", className="danger", disabled=not st.running
-                    ),
-                ],
-                className="bf-controls bf-card",
-            ),
-            html.Div(id="live-scan-msg"),
-            html.Div(id="live-msg"),
-            html.Div(id="live-after"),
-            html.Div(
-                [
-                    _tile("Heart rate", "live-hr", "live-hr-sub"),
-                    _tile("RMSSD", "live-rmssd", "live-rmssd-sub"),
-                    _tile("Stress index", "live-si", "live-si-sub"),
-                    html.Div(
-                        [
-                            html.Div("Phase", className="bf-label"),
-                            html.Div("—", id="live-phase", className="bf-phase"),
-                            html.Div("", id="live-prompt", className="bf-prompt"),
-                            html.Div("", id="live-left", className="bf-muted"),
-                        ],
-                        className="bf-tile",
-                        style={"flex": "2 1 320px"},
-                    ),
-                    html.Div(
-                        [
-                            html.Div(id="pacer-circle", className="bf-pacer"),
-                            html.Div("", id="pacer-label", className="bf-muted"),
-                        ],
-                        id="pacer-box",
-                        className="bf-pacer-box bf-tile",
-                        style={"display": "none"},
-                    ),
-                ],
-                className="bf-row",
-                style={"marginBottom": "12px"},
-            ),
-            html.Div(
-                [
-                    html.Div(
-                        dcc.Graph(
-                            id="live-tacho",
-                            figure=figures.live_figure(
-                                "RR tachogram (last minutes)", "RR (ms)", figures.RR_COLOR
-                            ),
-                            config={"displaylogo": False},
-                        ),
-                        className="bf-card bf-grow",
-                    ),
-                    html.Div(
-                        dcc.Graph(
-                            id="live-rmssd-graph",
-                            figure=figures.live_figure(
-                                "RMSSD, 60 s window", "RMSSD (ms)", figures.RMSSD_COLOR
-                            ),
-                            config={"displaylogo": False},
-                        ),
-                        className="bf-card bf-grow",
-                    ),
-                ],
-                className="bf-row",
-            ),
-            dcc.Interval(id="live-tick", interval=TICK_MS),
-            dcc.Interval(id="pacer-tick", interval=100, disabled=True),
-            dcc.Interval(id="live-scan-poll", interval=SCAN_POLL_MS, disabled=True),
-            dcc.Store(id="live-cursor"),
-            dcc.Store(id="pacer-cfg"),
-        ]
-    )
+        out["pacer-rate.children"] = ""
 
 
 def start(
@@ -518,9 +436,27 @@ function(n, cfg) {
     var x = (ts % a.cfg.period_s) / a.cfg.period_s;
     var r = a.cfg.inhale_ratio;
     var inhale = x < r;
+    if (a.inhale !== undefined && a.inhale !== inhale && window.bfSound) {
+        window.bfSound.breath(inhale);  /* soft tone at each turn, if sound is on */
+    }
+    a.inhale = inhale;
     var s = inhale ? x / r : 1 - (x - r) / (1 - r);
     var scale = 0.35 + 0.65 * (0.5 - 0.5 * Math.cos(Math.PI * s));
     return [{transform: "scale(" + scale.toFixed(3) + ")"}, inhale ? "breathe in" : "breathe out"];
+}
+"""
+
+
+#: A chime when the phase changes during a recording (if sound is on; see assets/bf.js).
+CHIME_JS = """
+function(text) {
+    var prev = window._bfPhase;
+    window._bfPhase = text;
+    var running = document.querySelector(".bf-live.running") !== null;
+    if (prev !== undefined && prev !== text && running && window.bfSound) {
+        window.bfSound.chime();
+    }
+    return text;
 }
 """
 
@@ -533,9 +469,10 @@ def register(app: Dash, live: LiveWorker | None) -> None:
         [Output(c, p) for c, p in OUTPUTS],
         Input("live-tick", "n_intervals"),
         State("live-cursor", "data"),
+        State("live-normal", "data"),
     )
-    def _tick(_n: Any, cursor: Any) -> list[Any]:
-        res = live_tick(live, cursor)
+    def _tick(_n: Any, cursor: Any, normal: Any) -> list[Any]:
+        res = live_tick(live, cursor, normal)
         return [res[f"{c}.{p}"] for c, p in OUTPUTS]
 
     @app.callback(
@@ -600,6 +537,9 @@ def register(app: Dash, live: LiveWorker | None) -> None:
     def _scan_poll(_n: Any, current: Any) -> tuple[Any, Any, Any, bool]:
         return scan_poll(live, current)
 
+    app.clientside_callback(  # type: ignore[no-untyped-call]
+        CHIME_JS, Output("live-chime", "data"), Input("live-phase", "children")
+    )
     app.clientside_callback(  # type: ignore[no-untyped-call]
         PACER_JS,
         Output("pacer-circle", "style"),

@@ -2,7 +2,7 @@
 
 One scenario keeps the tier short (~20-40 s): Live in demo mode at 20× (HR and RMSSD change
 with time), Mark, Stop, then Compare with the phase table, and every other page. Screenshots
-go to test-artifacts/ (gitignored).
+go to the test's temporary folder.
 """
 
 from __future__ import annotations
@@ -16,10 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO
-
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = REPO / "test-artifacts"
 LAUNCH_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -88,7 +85,8 @@ def test_live_demo_mark_stop_compare_and_every_page(
         db, recordings={"self-compassion-break": bundled_recording()}, scanner=no_bluetooth
     )
     url = dash_server(create_app(reader, worker))
-    ARTIFACTS.mkdir(exist_ok=True)
+    shots = tmp_path / "screens"
+    shots.mkdir()
     errors: list[str] = []
     try:
         with sync_playwright() as p:
@@ -120,7 +118,10 @@ def test_live_demo_mark_stop_compare_and_every_page(
             expect(hr).to_have_text(re.compile(r"^\d+$"))
             expect(page.locator("#live-rmssd")).to_have_text(re.compile(r"^\d+$"))
             expect(page.locator("#q-link")).to_have_text("link: connected")
-            pts = "document.querySelector('#live-tacho .js-plotly-plot').data[0].x.length"
+            pts = (
+                "((d) => d.length ? d[0].x.length : 0)"
+                "(document.querySelector('#live-tacho .js-plotly-plot').data)"
+            )
             lastx = (
                 "(() => {const x = document.querySelector('#live-tacho .js-plotly-plot')"
                 ".data[0].x; return x[x.length - 1];})()"
@@ -139,7 +140,7 @@ def test_live_demo_mark_stop_compare_and_every_page(
             page.press("#live-mark-text", "Enter")  # Enter marks, like the terminal
             expect(page.locator("#live-marked")).to_be_visible()
             expect(page.locator("#live-phase")).not_to_have_text("—")
-            page.screenshot(path=str(ARTIFACTS / "dashboard-live.png"), full_page=True)
+            page.screenshot(path=str(shots / "dashboard-live.png"), full_page=True)
             page.click("#live-stop")
             expect(page.locator("#q-state")).to_have_text("stopped early")
             expect(page.locator("#live-outcome")).to_contain_text("Stopped early: session #3 saved")
@@ -153,12 +154,12 @@ def test_live_demo_mark_stop_compare_and_every_page(
             expect(page.locator("#phase-table-3")).to_be_visible()
             expect(page.locator("#phase-table-3 tbody tr").first).to_contain_text("baseline")
             expect(page.locator("#compare-fig .main-svg").first).to_be_visible()
-            page.screenshot(path=str(ARTIFACTS / "dashboard-compare.png"), full_page=True)
+            page.screenshot(path=str(shots / "dashboard-compare.png"), full_page=True)
 
             page.goto(f"{url}/sessions")
             expect(page.locator("#sess-list")).to_be_visible()
             expect(page.locator("#sess-list tbody tr")).to_have_count(3)
-            page.screenshot(path=str(ARTIFACTS / "dashboard-sessions.png"), full_page=True)
+            page.screenshot(path=str(shots / "dashboard-sessions.png"), full_page=True)
 
             page.goto(f"{url}/session/1")
             expect(page.locator("#session-tacho .main-svg").first).to_be_visible()
@@ -177,14 +178,14 @@ def test_live_demo_mark_stop_compare_and_every_page(
                     or legend["x"] + legend["width"] <= title["x"]
                 )
                 assert apart, f"{gid}: legend {legend} overlaps title {title}"
-            page.screenshot(path=str(ARTIFACTS / "dashboard-session.png"), full_page=True)
+            page.screenshot(path=str(shots / "dashboard-session.png"), full_page=True)
 
             page.goto(f"{url}/compare?ids=1,2")
             expect(page.locator("#compare-pooled")).to_be_visible()
 
             page.goto(f"{url}/trends")
             expect(page.locator("#trends-summary")).to_be_visible()
-            page.screenshot(path=str(ARTIFACTS / "dashboard-trends.png"), full_page=True)
+            page.screenshot(path=str(shots / "dashboard-trends.png"), full_page=True)
 
             page.goto(f"{url}/session/999")
             expect(page.locator("#session-missing")).to_contain_text("no such session")

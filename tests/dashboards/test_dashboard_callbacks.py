@@ -214,16 +214,17 @@ def test_live_tick_resets_then_extends_with_new_beats_only(tmp_path: Path) -> No
         first = live_page.live_tick(w, None)
         fig = first["live-tacho.figure"]
         assert first["live-tacho.extendData"] is no_update
-        n0 = len(fig.data[0].x)
+        line_x = [x for x in fig["data"][0]["x"] if x is not None]
+        n0 = len(line_x) + len(fig["data"][1]["x"])  # the line, and the artefacts left out
         cursor = first["live-cursor.data"]
         assert n0 == cursor["seq"] and n0 > 0
         _wait(lambda: w.state().beats > cursor["seq"] + 10, 20)
         second = live_page.live_tick(w, cursor)
         assert second["live-tacho.figure"] is no_update
         ext, _traces, _cap = second["live-tacho.extendData"]
-        xs = ext["x"][0]
-        assert xs[0] > fig.data[0].x[-1]  # only beats after the cursor
-        assert len(xs) == second["live-cursor.data"]["seq"] - cursor["seq"]
+        xs = [x for x in ext["x"][0] if x is not None]
+        assert xs[0] > line_x[-1]  # only beats after the cursor
+        assert len(xs) + len(ext["x"][1]) == second["live-cursor.data"]["seq"] - cursor["seq"]
         assert second["live-hr.children"] != "—"
         assert w.mark("test")
         res = w.stop(10)
