@@ -197,9 +197,14 @@ def build_app(
     app.clientside_callback(  # type: ignore[no-untyped-call]
         TITLE_JS, Output("page-title", "data"), Input("url", "pathname")
     )
-    live.register(app, worker)
+    live.register(app, worker, d)
     sessions.register(app, d)
     session.register(app, d)
     compare.register(app, d)
+    from dashboards.compress import enable_gzip
+    from dashboards.exports import register_exports
+
+    register_exports(app.server, reader)
+    enable_gzip(app.server)
     app.server.config["biofeedback_data"] = d
     return app

@@ -20,12 +20,14 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 from biofeedback.plots import live as live_plots
 from biofeedback.sessions.live_state import RunState
 from dashboards.pages.live_layout import layout
+from dashboards.pages.summary import session_card
 from dashboards.ui import alert, fmt_duration
 
 __all__ = ["layout", "live_tick", "register", "start"]
 
 if TYPE_CHECKING:
     from biofeedback.sessions.live import LiveState, LiveWorker
+    from dashboards.data import DashboardData
 
 #: Beats kept on the live charts (~4 min at 75 bpm).
 LIVE_POINTS = 300
@@ -147,28 +149,35 @@ def state_label(st: LiveState) -> str:
     return STATE_BADGE[st.state][0]
 
 
-def outcome_message(st: LiveState) -> list[Any]:
-    """The one message of the run's outcome (none while it runs)."""
+def outcome_message(st: LiveState, data: DashboardData | None = None) -> list[Any]:
+    """The one message of the run's outcome (none while it runs); an ended run's message
+    carries the end-of-session card (the ``compare`` verdict, links, exports)."""
     if st.state is RunState.FAILED and st.outcome:
         return [alert(st.outcome, "bad", id="live-error")]
     if st.state is not RunState.ENDED or st.session_id is None:
         return []
     sid = st.session_id
+    head = html.Span(st.outcome or f"Session #{sid} saved.", id="live-outcome")
+    if data is None:
+        return [
+            alert(
+                [
+                    head,
+                    " ",
+                    dcc.Link(
+                        "See the comparison of its phases →",
+                        href=f"/compare?ids={sid}",
+                        id="live-compare-link",
+                    ),
+                ],
+                "info",
+            )
+        ]
     return [
-        alert(
-            [
-                html.Span(st.outcome or f"Session #{sid} saved.", id="live-outcome"),
-                " ",
-                dcc.Link(
-                    "See the comparison of its phases →",
-                    href=f"/compare?ids={sid}",
-                    id="live-compare-link",
-                ),
-                " · ",
-                dcc.Link("open the session", href=f"/session/{sid}"),
-            ],
-            "info",
-        )
+        alert([head], "info"),
+        session_card(
+            data, sid, heading=f"Session #{sid}: how it went", link_id="live-compare-link"
+        ),
     ]
 
 
@@ -176,6 +185,7 @@ def live_tick(
     live: LiveWorker | None,
     cursor: dict[str, Any] | None,
     normal_ms: Sequence[float] | None = None,
+    data: DashboardData | None = None,
 ) -> dict[str, Any]:
     """Everything one poll updates, keyed ``"component.prop"`` (see `OUTPUTS`).
 
@@ -198,7 +208,10 @@ def live_tick(
     out["live-start.disabled"] = st.running
     out["live-mark.disabled"] = not st.running
     out["live-stop.disabled"] = not st.running
-    out["live-after.children"] = outcome_message(st)
+    after = [st.run_id, str(st.state), st.session_id]
+    if after != cur.get("after"):  # built once per outcome, not at every poll
+        out["live-after.children"] = outcome_message(st, data)
+    out["live-cursor.data"] = {**out["live-cursor.data"], "after": after}
     return out
 
 
@@ -461,7 +474,7 @@ function(text) {
 """
 
 
-def register(app: Dash, live: LiveWorker | None) -> None:
+def register(app: Dash, live: LiveWorker | None, data: DashboardData | None = None) -> None:
     if live is None:
         return
 
@@ -472,7 +485,7 @@ def register(app: Dash, live: LiveWorker | None) -> None:
         State("live-normal", "data"),
     )
     def _tick(_n: Any, cursor: Any, normal: Any) -> list[Any]:
-        res = live_tick(live, cursor, normal)
+        res = live_tick(live, cursor, normal, data)
         return [res[f"{c}.{p}"] for c, p in OUTPUTS]
 
     @app.callback(

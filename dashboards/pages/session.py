@@ -9,6 +9,7 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 from dashboards import figures
 from dashboards.data import TABLE_METRICS, DashboardData, friendly
 from dashboards.model import PhaseMetrics
+from dashboards.pages.summary import session_card
 from dashboards.ui import alert, fmt, fmt_duration, graph, table
 
 
@@ -197,6 +198,7 @@ def layout(data: DashboardData, session_id: int) -> Any:
     return html.Div(
         [
             header,
+            session_card(data, session_id),  # the verdict and the exports come first
             *banners,
             *graphs,
             html.Div([html.H3("Per-phase metrics"), phase_table(pms)], className="bf-card"),

@@ -147,6 +147,8 @@ def test_live_demo_mark_stop_compare_and_every_page(
             expect(page.locator("#q-link")).to_have_count(0)  # nothing looks connected
             expect(page.locator("#live-phase")).to_have_text("stopped early")
             expect(page.locator(".bf-alert")).to_have_count(1)  # one message: the outcome
+            expect(page.locator("#summary-verdict")).to_be_visible()  # the end-of-session card
+            expect(page.locator("#export-pdf")).to_have_attribute("href", "/export/3.pdf")
             link = page.locator("#live-compare-link")
             expect(link).to_be_visible()
             link.click()
