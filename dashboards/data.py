@@ -21,7 +21,6 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -344,7 +343,7 @@ class DashboardData:
             return self._editor()
         from biofeedback.sessions.store import Store
 
-        return Store(Path(self.reader.path), create=False)
+        return Store(self.reader.path, create=False)
 
     def rename(self, session_id: int, title: str) -> None:
         with self._store() as s:

@@ -83,7 +83,7 @@ def serve_until_interrupted(
 
 
 def open_dashboard(
-    db: Path,
+    db: str | Path,
     *,
     live_recordings: dict[str, Path] | None = None,
     warm: bool = True,

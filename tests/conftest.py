@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-# fake-BlueZ fixtures (dbus_daemon, make_bluez, bluez) for every test module that asks
-pytest_plugins = ["tests.support.bluez_harness"]
+# Fixtures for every test module that asks: fake BlueZ (dbus_daemon, make_bluez, bluez) and
+# the PostgreSQL tier (pg_cluster, pg_url, db_target).
+pytest_plugins = ["tests.support.bluez_harness", "tests.support.postgres"]
 
 REPO = Path(__file__).resolve().parents[1]
 RECORDINGS = REPO / "recordings"

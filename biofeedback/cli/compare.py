@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("sessions", nargs="+", type=int, metavar="SESSION", help="session id(s)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(
-        "--db", metavar="PATH", help="database (default: $BIOFEEDBACK_DB or user data dir)"
+        "--db", metavar="PATH|URL", help="database (default: $BIOFEEDBACK_DB or user data dir)"
     )
 
 

@@ -12,7 +12,7 @@ from biofeedback.errors import UserError
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--db",
-        metavar="PATH",
+        metavar="PATH|URL",
         default=None,
         help="session store (default: $BIOFEEDBACK_DB or the platform user-data folder)",
     )
@@ -31,14 +31,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from biofeedback.cli.options import db_path
+    from biofeedback.cli.options import db_path, make_default_folder, shown
     from biofeedback.sessions.bundled import bundled_recordings
     from dashboards.server import Server, network_warning, open_dashboard, serve_until_interrupted
 
     out = out or sys.stderr  # looked up now: the CLI's control-character-safe stream
     db = db_path(args)
     if not args.db:
-        db.parent.mkdir(parents=True, exist_ok=True)
+        make_default_folder(db)
     if not (0 <= args.port <= 65535):
         raise UserError(f"--port: expected 0..65535, got {args.port}")
     warn = network_warning(args.host)
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     server = Server(app.server, args.host, args.port).start()
     if warn:
         print(warn, file=out)
-    print(f"dashboard: {server.url}/  (store {db}); Ctrl-C to stop", file=out)
+    print(f"dashboard: {server.url}/  (store {shown(db)}); Ctrl-C to stop", file=out)
     try:
         serve_until_interrupted(server)
     finally:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from biofeedback.beats import Beat
-from biofeedback.cli.options import db_path
+from biofeedback.cli.options import db_missing, db_path, make_default_folder, shown
 from biofeedback.errors import UserError
 from biofeedback.sessions.protocols import Protocol, ProtocolError, parse_protocol
 from biofeedback.sessions.store import NewSession, SessionStatus, Store
@@ -46,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--db",
-        metavar="PATH",
+        metavar="PATH|URL",
         default=None,
         help="session database (default: $BIOFEEDBACK_DB, else the user data folder)",
     )
@@ -204,11 +204,11 @@ def undated_warning(imported: ImportedRR) -> str | None:
     )
 
 
-def _duplicate(store_db: Path, started: float, n_beats: int) -> int | None:
+def _duplicate(store_db: str | Path, started: float, n_beats: int) -> int | None:
     """Id of an imported session with the same start time and number of beats, if any."""
     from biofeedback.sessions.store import SessionReader
 
-    if not store_db.exists():
+    if db_missing(store_db):
         return None
     with SessionReader(store_db) as reader:
         for info in reader.list_sessions():
@@ -232,7 +232,7 @@ def run(args: argparse.Namespace) -> int:
     readings = read_readings(path, fmt)
     db = db_path(args)
     if not args.db:
-        db.parent.mkdir(parents=True, exist_ok=True)
+        make_default_folder(db)
     starts = [_capture_start_s(path) if fmt == "capture" else reading_start_s(path, r)
               for r in readings]  # fmt: skip
     if not args.allow_duplicate:
@@ -265,7 +265,7 @@ def run(args: argparse.Namespace) -> int:
             name = Path(r.series.source.rsplit("!", 1)[-1]).name
             print(
                 f"imported {name} as session {sid}: {info.n_beats} beats, "
-                f"{info.duration_s:.1f} s, protocol {info.protocol}, into {db}"
+                f"{info.duration_s:.1f} s, protocol {info.protocol}, into {shown(db)}"
             )
     return 0
 

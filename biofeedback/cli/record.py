@@ -82,7 +82,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="pacer rate for paced phases (resonance-breathing default 6)",
     )
-    guided.add_argument("--db", metavar="PATH", default=None, help="session database file")
+    guided.add_argument("--db", metavar="PATH|URL", default=None, help="session database file")
     guided.add_argument(
         "--no-store", action="store_true", help="do not store the session (display only)"
     )
@@ -370,7 +370,7 @@ async def record_session(
     total = f", {_mmss(protocol.total_s)}" if protocol.phases else ""
     hint = "; Enter marks a moment" if listening else ""
     print(
-        f"recording session {recording.session_id} ({protocol.name}{total}) into {store.path}"
+        f"recording session {recording.session_id} ({protocol.name}{total}) into {store.where}"
         f"{hint}; Ctrl-C stops",
         file=out,
     )
@@ -386,7 +386,7 @@ async def record_session(
 
 
 def _run_guided(args: argparse.Namespace, capture_path: Path | None, store_it: bool) -> int:
-    from biofeedback.cli.options import db_path
+    from biofeedback.cli.options import db_path, make_default_folder, shown
     from biofeedback.sessions.protocols import load_protocol
     from biofeedback.sessions.service import check_speed
     from biofeedback.sessions.store import Store
@@ -401,7 +401,7 @@ def _run_guided(args: argparse.Namespace, capture_path: Path | None, store_it: b
     clock: Clock = clock_for_speed(args.speed) if args.replay else SystemClock()
     db = db_path(args) if store_it else None
     if db is not None and not args.db:
-        db.parent.mkdir(parents=True, exist_ok=True)
+        make_default_folder(db)
     source, origin = open_source(args, clock)
     source = with_lsl(source, getattr(args, "lsl", False))
     store = Store(db if db is not None else ":memory:", clock=clock)
@@ -427,7 +427,7 @@ def _run_guided(args: argparse.Namespace, capture_path: Path | None, store_it: b
     if db is not None:
         print(
             f"session {result.session_id} {result.status.value}: {result.n_beats} beats, "
-            f"{result.last_t_s:.1f} s, stored in {db}"
+            f"{result.last_t_s:.1f} s, stored in {shown(db)}"
         )
     else:
         print(f"session {result.status.value}: {result.n_beats} beats (not stored)")

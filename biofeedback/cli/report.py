@@ -38,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, metavar="PATH", help="file to write")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument(
-        "--db", metavar="PATH", help="database (default: $BIOFEEDBACK_DB or user data dir)"
+        "--db", metavar="PATH|URL", help="database (default: $BIOFEEDBACK_DB or user data dir)"
     )
     p.add_argument("--paper", choices=PAPERS, default="a4", help="PDF paper size (default a4)")
 

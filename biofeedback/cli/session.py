@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from biofeedback.cli.options import db_path
+from biofeedback.cli.options import db_missing, db_path
 from biofeedback.errors import UserError
 from biofeedback.sessions.store import SessionReader, Store
 
@@ -13,7 +13,7 @@ from biofeedback.sessions.store import SessionReader, Store
 def _db(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--db",
-        metavar="PATH",
+        metavar="PATH|URL",
         default=None,
         help="session database (default: $BIOFEEDBACK_DB, else the user data folder)",
     )
@@ -49,7 +49,7 @@ def _confirm(prompt: str) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     path = db_path(args)
-    if not path.exists():
+    if db_missing(path):
         raise UserError(f"{path}: no such database")
     if args.action == "delete" and not args.yes:
         if not sys.stdin.isatty():

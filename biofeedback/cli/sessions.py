@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import sys
 
-from biofeedback.cli.options import db_path
+from biofeedback.cli.options import db_missing, db_path, shown
 from biofeedback.sessions.store import SessionInfo, SessionReader
 from biofeedback.terminal import printable
 
@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
     p.add_argument(
         "--db",
-        metavar="PATH",
+        metavar="PATH|URL",
         default=None,
         help="session database (default: $BIOFEEDBACK_DB, else the user data folder)",
     )
@@ -88,7 +88,7 @@ def as_json(info: SessionInfo, rate: float | None) -> dict[str, object]:
 
 def run(args: argparse.Namespace) -> int:
     path = db_path(args)
-    if not path.exists():
+    if db_missing(path):
         if args.json:
             print("[]")
         else:
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         print()
         return 0
     if not infos:
-        print(f"no sessions in {path}")
+        print(f"no sessions in {shown(path)}")
         return 0
     head = ("ID", "START", "DURATION", "PROTOCOL", "DEVICE", "STATUS", "ARTEF", "TITLE")
     rows = [head]

@@ -52,6 +52,7 @@ from biofeedback.sessions.live_state import (
 )
 from biofeedback.sessions.recorder import LiveEvent, LiveUpdate, RecordingResult, SessionRecorder
 from biofeedback.sessions.service import OpenedSource, open_source, parse_source
+from biofeedback.sessions.store.backend import is_url
 from devices.records import HrFrame, LinkState, RejectedPacket
 from devices.stream import HeartRateSource
 from devices.supervisor import LinkUnavailableError
@@ -196,7 +197,7 @@ class LiveWorker:
         protocol_loader: Callable[[str], Any] | None = None,
         scanner: Scanner | None = None,
     ) -> None:
-        self.db_path = Path(db_path)
+        self.db_path: str | Path = db_path if is_url(db_path) else Path(db_path)
         self.recordings: dict[str, Path] = dict(recordings or {})
         self._strap_opener = strap_opener
         self._protocol_loader = protocol_loader

@@ -27,12 +27,14 @@ import pytest
 
 from biofeedback.beats import beats_from_items
 from biofeedback.sessions.store import MIGRATIONS, SessionReader, SessionStatus, StoreError
+from biofeedback.sessions.store.backend import is_url
 from devices.capture import CaptureEvent, CaptureHeader, CaptureOrigin, CaptureWriter
 from devices.clock import VirtualClock
 from devices.heart_rate import encode_measurement
 from devices.records import DeviceInfo
 from devices.replay import CaptureReplaySource
 from tests.conftest import RECORDINGS, REPO
+from tests.support.postgres import raw_connection
 
 SPEED = 5.0
 KILL_AT_S = 30.0
@@ -68,9 +70,9 @@ def _capture(tmp_path: Path) -> Path:
     return path
 
 
-def test_kill_9_mid_session_loses_at_most_one_second(tmp_path: Path) -> None:
+def test_kill_9_mid_session_loses_at_most_one_second(tmp_path: Path, db_target: str) -> None:
     capture = _capture(tmp_path)
-    db = tmp_path / "crash.db"
+    db = db_target
     cmd = [sys.executable, "-m", "biofeedback", "record", "--replay", str(capture)]
     cmd += ["--speed", str(SPEED), "--db", str(db), "--protocol", "self-compassion-break"]
     proc = subprocess.Popen(
@@ -129,9 +131,10 @@ def test_kill_9_mid_session_loses_at_most_one_second(tmp_path: Path) -> None:
         assert beats["t_s"].tolist() == [b.t_s for b in expected]
         assert beats["rr_ms"].tolist() == [b.rr_ms for b in expected]
         assert r.phases(info.id)[0].name == "baseline"
-    c = sqlite3.connect(db)
-    assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    c.close()
+    if not is_url(db):
+        c = sqlite3.connect(db)
+        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        c.close()
     # The CLI lists it as interrupted, too.
     out = subprocess.run(
         [sys.executable, "-m", "biofeedback", "sessions", "--db", str(db), "--no-artifacts"],
@@ -160,8 +163,8 @@ with Store(sys.argv[1]) as st:
 """
 
 
-def test_two_writer_processes_on_one_file(tmp_path: Path) -> None:
-    db = tmp_path / "shared.db"  # created by the writers themselves, concurrently
+def test_two_writer_processes_on_one_file(db_target: str) -> None:
+    db = db_target  # created (file) or migrated (server) by the writers themselves, concurrently
     n = 3000
     procs = [
         subprocess.Popen(
@@ -211,9 +214,10 @@ def test_two_writer_processes_on_one_file(tmp_path: Path) -> None:
         for i in infos:
             assert i.status is SessionStatus.COMPLETE and i.n_beats == n
             assert r.beats(i.id)["t_s"].tolist() == [k * 0.8 for k in range(n)]
-    c = sqlite3.connect(db)
-    assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    # Both opened a new file at once; each migration step ran exactly once.
+    c = raw_connection(db)
+    if not is_url(db):
+        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    # Both opened a new database at once; each migration step ran exactly once.
     assert c.execute("SELECT count(*) FROM migrations").fetchone()[0] == len(MIGRATIONS)
     c.close()
     assert reads, "the reader never got a look in"

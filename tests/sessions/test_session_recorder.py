@@ -76,7 +76,7 @@ def tiny_protocol(*durations: float) -> Protocol:
 async def record(
     capture: Path,
     protocol: Protocol,
-    db: Path,
+    db: str | Path,
     *,
     on_update: Callable[[SessionRecorder, LiveUpdate], None] | None = None,
 ) -> tuple[SessionRecorder, list[LiveUpdate], int]:
@@ -110,12 +110,12 @@ def _beat_tuples(beats: list[Beat]) -> list[tuple[float, float, int | None, int]
     return [(b.t_s, b.rr_ms, b.rr_1024, b.segment) for b in beats]
 
 
-async def test_self_compassion_break_replay(tmp_path: Path) -> None:
+async def test_self_compassion_break_replay(tmp_path: Path, db_target: str) -> None:
     capture = BUNDLED
     if not capture.is_file():  # being generated elsewhere; same shape, synthesised here
         capture = synth_capture(tmp_path / "scb.jsonl", 719.0, gap=(468.0, 475.0))
     protocol = load_protocol("self-compassion-break", user_dir=tmp_path)
-    db = tmp_path / "s.db"
+    db = db_target
     rec, updates, sid = await record(capture, protocol, db)
     items = await _items(capture)
     expected_beats = beats_from_items(items)
@@ -193,9 +193,9 @@ async def test_prompts_time_left_and_observer(tmp_path: Path) -> None:
     assert updates[-1].event is LiveEvent.END and updates[-1].text == "complete"
 
 
-async def test_stop_before_the_end_is_stopped_early(tmp_path: Path) -> None:
+async def test_stop_before_the_end_is_stopped_early(tmp_path: Path, db_target: str) -> None:
     cap = synth_capture(tmp_path / "c.jsonl", 60.0)
-    db = tmp_path / "s.db"
+    db = db_target
 
     def stop_at_15(rec: SessionRecorder, u: LiveUpdate) -> None:
         if u.event is LiveEvent.FRAME and u.t_s == 15.0:
@@ -215,9 +215,11 @@ async def test_stop_before_the_end_is_stopped_early(tmp_path: Path) -> None:
         assert marks[["t_s", "phase", "text"]].values.tolist() == [[15.0, "p1", "before stop"]]
 
 
-async def test_cancelling_run_closes_the_session_and_propagates(tmp_path: Path) -> None:
+async def test_cancelling_run_closes_the_session_and_propagates(
+    tmp_path: Path, db_target: str
+) -> None:
     cap = synth_capture(tmp_path / "c.jsonl", 60.0)
-    db = tmp_path / "s.db"
+    db = db_target
     clock = VirtualClock()
     source = CaptureReplaySource(cap, clock=clock)
     store = Store(db, clock=clock)

@@ -1,4 +1,5 @@
-"""The SQLite store: round trips, batching, crash recovery, migrations and bad files."""
+"""The session store on both backends (SQLite file, PostgreSQL server): round trips,
+batching, crash recovery, migrations and bad files."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from biofeedback.sessions.store import (
 from devices.clock import VirtualClock
 from devices.heart_rate import encode_measurement, parse_measurement
 from devices.records import DeviceInfo, HrFrame, LinkEvent, LinkState, RejectedPacket
+from tests.support.postgres import PgCluster, raw_connection
 
 DEVICE = DeviceInfo(name="Polar H10 1234", address="AA:BB", model="H10", firmware="3.1.1")
 
@@ -85,88 +87,130 @@ def test_round_trip(
     rejected: list[tuple[float, bytes, str]],
 ) -> None:
     with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / "s.db"
-        clock = VirtualClock()
-        with Store(path, clock=clock) as store:
-            w = store.begin_session(
-                NewSession(source="replay", protocol="free", device=DEVICE, tags=("b", "a")),
-                clock=clock,
-            )
-            for t, hr, rr, contact, energy in frames:
-                w.add(_frame(t, hr, rr, contact, energy))
-            beat_objs = [
-                Beat(t, (rr if rr is not None else 800) * 1000.0 / 1024.0, rr, seg)
-                for t, rr, seg in beats
-            ]
-            w.add_beats(beat_objs)
-            for t, kind, phase, text in markers:
-                w.add_marker(Marker(t, kind, phase, None if phase is None else "practice", text))
-            for t, state, detail in links:
-                w.add(LinkEvent(t, state, detail))
-            for t, raw, reason in rejected:
-                w.add(RejectedPacket(t, raw, reason))
-            w.finish(SessionStatus.COMPLETE)
-            sid = w.session_id
-        with SessionReader(path) as r:
-            info = r.session(sid)
-            assert info.status is SessionStatus.COMPLETE
-            assert info.tags == ("a", "b")
-            assert (info.device_name, info.device_model, info.device_firmware) == (
-                "Polar H10 1234",
-                "H10",
-                "3.1.1",
-            )
-            all_t = [f[0] for f in frames] + [b[0] for b in beats] + [m[0] for m in markers]
-            all_t += [x[0] for x in links] + [x[0] for x in rejected]
-            assert info.duration_s == max(all_t, default=0.0)
-            assert (info.n_frames, info.n_beats, info.n_rejected) == (
-                len(frames),
-                len(beats),
-                len(rejected),
-            )
-            assert info.n_gaps == sum(s is LinkState.DISCONNECTED for _, s, _ in links)
-
-            fdf = r.frames(sid)
-            exp = sorted(frames, key=lambda f: f[0])  # stable: same order for equal times
-            assert fdf["t_s"].tolist() == [f[0] for f in exp]
-            assert fdf["hr_bpm"].tolist() == [f[1] for f in exp]
-            assert [None if pd.isna(v) else bool(v) for v in fdf["contact"]] == [f[3] for f in exp]
-            assert [None if pd.isna(v) else int(v) for v in fdf["energy_kj"]] == [f[4] for f in exp]
-            assert [parse_measurement(b).rr_1024 for b in fdf["raw"]] == [tuple(f[2]) for f in exp]
-
-            bdf = r.beats(sid)
-            assert list(bdf.columns) == [
-                "t_s",
-                "rr_ms",
-                "rr_1024",
-                "segment",
-                "phase",
-                "phase_kind",
-            ]
-            assert bdf["t_s"].tolist() == [b.t_s for b in beat_objs]  # idx order kept
-            assert bdf["rr_ms"].tolist() == [b.rr_ms for b in beat_objs]
-            got_ticks = [None if pd.isna(v) else int(v) for v in bdf["rr_1024"]]
-            assert got_ticks == [b.rr_1024 for b in beat_objs]
-            assert bdf["segment"].tolist() == [b.segment for b in beat_objs]
-
-            mdf = r.markers(sid)
-            exp_m = sorted(markers, key=lambda m: m[0])
-            assert mdf["t_s"].tolist() == [m[0] for m in exp_m]
-            assert mdf["kind"].tolist() == [m[1].value for m in exp_m]
-            assert mdf["text"].tolist() == [m[3] for m in exp_m]
-
-            ldf = r.link_events(sid)
-            exp_l = sorted(links, key=lambda x: x[0])
-            assert list(zip(ldf["t_s"], ldf["state"], ldf["detail"], strict=True)) == [
-                (t, s.value, d) for t, s, d in exp_l
-            ]
-            rdf = r.rejected(sid)
-            exp_r = sorted(rejected, key=lambda x: x[0])
-            assert list(zip(rdf["t_s"], rdf["raw"], rdf["reason"], strict=True)) == exp_r
+        _check_round_trip(Path(d) / "s.db", frames, beats, markers, links, rejected)
 
 
-def test_phases_and_beat_phase_columns(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
+# PostgreSQL text cannot hold NUL characters (SQLite's can); everything else round-trips.
+pg_text_st = st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=20)
+_PG_DB: dict[str, str] = {}
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    frames_st,
+    beats_st,
+    st.lists(
+        st.tuples(
+            times, st.sampled_from(list(MarkerKind)), st.one_of(st.none(), pg_text_st), pg_text_st
+        ),
+        max_size=10,
+    ),
+    st.lists(st.tuples(times, st.sampled_from(list(LinkState)), pg_text_st), max_size=10),
+    st.lists(st.tuples(times, st.binary(max_size=8), pg_text_st), max_size=5),
+)
+def test_round_trip_postgresql(
+    pg_cluster: PgCluster,
+    frames: list[tuple[float, int, list[int], bool | None, int | None]],
+    beats: list[tuple[float, int | None, int]],
+    markers: list[tuple[float, MarkerKind, str | None, str]],
+    links: list[tuple[float, LinkState, str]],
+    rejected: list[tuple[float, bytes, str]],
+) -> None:
+    # One database for all examples (each example is its own session in it).
+    if "url" not in _PG_DB:
+        _PG_DB["url"] = pg_cluster.create_database("round_trip")
+    _check_round_trip(_PG_DB["url"], frames, beats, markers, links, rejected)
+
+
+def _check_round_trip(
+    path: str | Path,
+    frames: list[tuple[float, int, list[int], bool | None, int | None]],
+    beats: list[tuple[float, int | None, int]],
+    markers: list[tuple[float, MarkerKind, str | None, str]],
+    links: list[tuple[float, LinkState, str]],
+    rejected: list[tuple[float, bytes, str]],
+) -> None:
+    clock = VirtualClock()
+    with Store(path, clock=clock) as store:
+        w = store.begin_session(
+            NewSession(source="replay", protocol="free", device=DEVICE, tags=("b", "a")),
+            clock=clock,
+        )
+        for t, hr, rr, contact, energy in frames:
+            w.add(_frame(t, hr, rr, contact, energy))
+        beat_objs = [
+            Beat(t, (rr if rr is not None else 800) * 1000.0 / 1024.0, rr, seg)
+            for t, rr, seg in beats
+        ]
+        w.add_beats(beat_objs)
+        for t, kind, phase, text in markers:
+            w.add_marker(Marker(t, kind, phase, None if phase is None else "practice", text))
+        for t, state, detail in links:
+            w.add(LinkEvent(t, state, detail))
+        for t, raw, reason in rejected:
+            w.add(RejectedPacket(t, raw, reason))
+        w.finish(SessionStatus.COMPLETE)
+        sid = w.session_id
+    with SessionReader(path) as r:
+        info = r.session(sid)
+        assert info.status is SessionStatus.COMPLETE
+        assert info.tags == ("a", "b")
+        assert (info.device_name, info.device_model, info.device_firmware) == (
+            "Polar H10 1234",
+            "H10",
+            "3.1.1",
+        )
+        all_t = [f[0] for f in frames] + [b[0] for b in beats] + [m[0] for m in markers]
+        all_t += [x[0] for x in links] + [x[0] for x in rejected]
+        assert info.duration_s == max(all_t, default=0.0)
+        assert (info.n_frames, info.n_beats, info.n_rejected) == (
+            len(frames),
+            len(beats),
+            len(rejected),
+        )
+        assert info.n_gaps == sum(s is LinkState.DISCONNECTED for _, s, _ in links)
+
+        fdf = r.frames(sid)
+        exp = sorted(frames, key=lambda f: f[0])  # stable: same order for equal times
+        assert fdf["t_s"].tolist() == [f[0] for f in exp]
+        assert fdf["hr_bpm"].tolist() == [f[1] for f in exp]
+        assert [None if pd.isna(v) else bool(v) for v in fdf["contact"]] == [f[3] for f in exp]
+        assert [None if pd.isna(v) else int(v) for v in fdf["energy_kj"]] == [f[4] for f in exp]
+        assert [parse_measurement(b).rr_1024 for b in fdf["raw"]] == [tuple(f[2]) for f in exp]
+
+        bdf = r.beats(sid)
+        assert list(bdf.columns) == [
+            "t_s",
+            "rr_ms",
+            "rr_1024",
+            "segment",
+            "phase",
+            "phase_kind",
+        ]
+        assert bdf["t_s"].tolist() == [b.t_s for b in beat_objs]  # idx order kept
+        assert bdf["rr_ms"].tolist() == [b.rr_ms for b in beat_objs]
+        got_ticks = [None if pd.isna(v) else int(v) for v in bdf["rr_1024"]]
+        assert got_ticks == [b.rr_1024 for b in beat_objs]
+        assert bdf["segment"].tolist() == [b.segment for b in beat_objs]
+
+        mdf = r.markers(sid)
+        exp_m = sorted(markers, key=lambda m: m[0])
+        assert mdf["t_s"].tolist() == [m[0] for m in exp_m]
+        assert mdf["kind"].tolist() == [m[1].value for m in exp_m]
+        assert mdf["text"].tolist() == [m[3] for m in exp_m]
+
+        ldf = r.link_events(sid)
+        exp_l = sorted(links, key=lambda x: x[0])
+        assert list(zip(ldf["t_s"], ldf["state"], ldf["detail"], strict=True)) == [
+            (t, s.value, d) for t, s, d in exp_l
+        ]
+        rdf = r.rejected(sid)
+        exp_r = sorted(rejected, key=lambda x: x[0])
+        assert list(zip(rdf["t_s"], rdf["raw"], rdf["reason"], strict=True)) == exp_r
+
+
+def test_phases_and_beat_phase_columns(db_target: str) -> None:
+    path = db_target
     with Store(path) as store:
         w = store.begin_session(NewSession(source="replay", protocol="x"))
         w.add_marker(Marker(0.0, MarkerKind.PHASE_START, "rest", "baseline"))
@@ -191,12 +235,12 @@ def test_phases_and_beat_phase_columns(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- batching
 
 
-def test_writer_commits_when_the_interval_has_passed(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
+def test_writer_commits_when_the_interval_has_passed(db_target: str) -> None:
+    path = db_target
     clock = VirtualClock()
     store = Store(path, clock=clock)
     w = store.begin_session(NewSession(source="replay"), clock=clock, flush_interval_s=1.0)
-    other = sqlite3.connect(path)
+    other = raw_connection(path)
 
     def visible() -> int:
         return int(other.execute("SELECT count(*) FROM frames").fetchone()[0])
@@ -217,17 +261,17 @@ def test_writer_commits_when_the_interval_has_passed(tmp_path: Path) -> None:
     store.close()
 
 
-async def test_autoflush_commits_during_a_silent_gap(tmp_path: Path) -> None:
+async def test_autoflush_commits_during_a_silent_gap(db_target: str) -> None:
     import asyncio
 
-    path = tmp_path / "s.db"
+    path = db_target
     clock = VirtualClock()
     store = Store(path, clock=clock)
     w = store.begin_session(NewSession(source="replay"), clock=clock, flush_interval_s=0.5)
     w.add(_frame(0.1, 60, [1024]))
     task = asyncio.ensure_future(w.autoflush())
     await clock.sleep(0.6)  # no more items: only the autoflush task can commit
-    other = sqlite3.connect(path)
+    other = raw_connection(path)
     assert other.execute("SELECT count(*) FROM frames").fetchone()[0] == 1
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -245,20 +289,21 @@ def _dead_pid() -> int:
     return p.pid
 
 
-def _set_writer(path: Path, sid: int, pid: int | None, host: str | None, hb: float | None) -> None:
-    c = sqlite3.connect(path)
+def _set_writer(
+    path: str | Path, sid: int, pid: int | None, host: str | None, hb: float | None
+) -> None:
+    c = raw_connection(path)
     c.execute(
         "UPDATE sessions SET writer_pid = ?, writer_host = ?, heartbeat_at = ? WHERE id = ?",
         (pid, host, hb, sid),
     )
-    c.commit()
     c.close()
 
 
-def test_sessions_of_dead_writers_become_interrupted(tmp_path: Path) -> None:
+def test_sessions_of_dead_writers_become_interrupted(db_target: str) -> None:
     import time
 
-    path = tmp_path / "s.db"
+    path = db_target
     with Store(path) as store:
         w1 = store.begin_session(NewSession(source="strap"))
         w1.add_beats([Beat(1.0, 1000.0, 1024, 0)])
@@ -285,7 +330,7 @@ def test_sessions_of_dead_writers_become_interrupted(tmp_path: Path) -> None:
         assert sorted(store.recovered) == sorted(ids[:2])
         with pytest.raises(StoreError, match="still being recorded"):
             store.delete(ids[3])
-    c = sqlite3.connect(path)
+    c = raw_connection(path)
     statuses = dict(c.execute("SELECT id, status FROM sessions").fetchall())
     c.close()
     assert [statuses[i] for i in ids] == ["interrupted", "interrupted", "recording", "recording"]
@@ -381,8 +426,8 @@ def test_paths(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- edits
 
 
-def test_tag_rename_annotate_delete(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
+def test_tag_rename_annotate_delete(db_target: str) -> None:
+    path = db_target
     with Store(path) as store:
         w = store.begin_session(NewSession(source="import", tags=("x",)))
         w.add_beats([Beat(1.0, 1000.0, None, 0)])
@@ -409,7 +454,7 @@ def test_tag_rename_annotate_delete(tmp_path: Path) -> None:
             r.beats(99)
     with Store(path) as store:
         store.delete(sid)
-    c = sqlite3.connect(path)
+    c = raw_connection(path)
     for table in ("sessions", "beats", "markers", "tags"):
         assert c.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
     c.close()

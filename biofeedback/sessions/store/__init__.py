@@ -1,4 +1,13 @@
-"""The session store: one SQLite file, written crash-safely, read through `SessionReader`.
+"""The session store: one SQLite file (or a PostgreSQL server), written crash-safely, read
+through `SessionReader`.
+
+Backends
+--------
+``--db`` / ``BIOFEEDBACK_DB`` is a file path (SQLite, the default) or a ``postgresql://`` URL
+(`biofeedback.sessions.store.backend`, `biofeedback.sessions.store.pg`). Both run the same
+statements, the same `MIGRATIONS` and the same crash-recovery rules; what follows about WAL
+and ``PRAGMA`` is SQLite's side. Each session has a short integer ``id`` (per database) and
+a global ``uuid`` that stays the same wherever it is synced.
 
 Layout
 ------

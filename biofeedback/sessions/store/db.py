@@ -10,9 +10,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from biofeedback.sessions.store.backend import Connection, Dialect, dialect_of, redact
 from biofeedback.sessions.store.records import NewSession, StoreError
 from biofeedback.sessions.store.schema import (
     BUSY_TIMEOUT_MS,
+    MIGRATIONS,
     _check_ours,
     _configure,
     _sqlite_errors,
@@ -32,12 +34,13 @@ log = logging.getLogger(__name__)
 
 
 class Store:
-    """Read-write access to a store file: creates, upgrades, recovers; edits sessions.
+    """Read-write access to a store: creates, upgrades, recovers; edits sessions.
 
     Parameters
     ----------
     path
-        Database file, or ``":memory:"`` for a throw-away store (``record --no-store``).
+        Database file, ``":memory:"`` for a throw-away store (``record --no-store``), or a
+        ``postgresql://`` URL (`biofeedback.sessions.store.backend`).
     clock
         Wall clock for heartbeats and staleness checks (``wall()``), and the default clock
         of the writers it creates.
@@ -50,7 +53,12 @@ class Store:
     ) -> None:
         self.path = str(path)
         self.clock: Clock = clock or SystemClock()
-        self._where = self.path
+        self._where = redact(self.path)
+        self.dialect = dialect_of(path)
+        self.conn: Connection
+        if self.dialect is Dialect.POSTGRESQL:
+            self._open_postgresql()
+            return
         memory = self.path == ":memory:"
         if not memory:
             p = Path(self.path)
@@ -63,33 +71,51 @@ class Store:
                 raise StoreError(f"{p}: is a directory, expected a database file")
         with _sqlite_errors(self._where):
             try:
-                self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
+                conn = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
             except sqlite3.OperationalError as exc:
                 raise StoreError(f"{self._where}: cannot open database ({exc})") from None
+            self.conn = conn
             try:
-                _configure(self.conn)
-                _check_ours(self.conn, self._where)
+                _configure(conn)
+                _check_ours(conn, self._where)
                 if not memory:
-                    self._enable_wal()
-                self.conn.execute("PRAGMA synchronous = NORMAL")
-                migrate(self.conn, where=self._where)
+                    self._enable_wal(conn)
+                conn.execute("PRAGMA synchronous = NORMAL")
+                migrate(conn, where=self._where)
                 self.recovered: list[int] = self.recover_interrupted()
             except BaseException:
-                self.conn.close()
+                conn.close()
                 raise
 
-    def _enable_wal(self) -> None:
+    def _open_postgresql(self) -> None:
+        from biofeedback.sessions.store import pg
+
+        conn = pg.connect(self.path)
+        self.conn = conn
+        try:
+            pg.migrate(conn, MIGRATIONS)
+            self.recovered = self.recover_interrupted()
+        except BaseException:
+            conn.close()
+            raise
+
+    @property
+    def where(self) -> str:
+        """The store's file or URL for messages (a URL's password hidden)."""
+        return self._where
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
         # Switching to WAL needs an exclusive lock and SQLite does not call the busy handler
         # for it, so two processes creating the same new file at once would see "database
         # is locked": retry for as long as the busy timeout. WAL is persistent: once set by
         # anyone, every later open finds it already on.
         deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000.0
         while True:
-            mode = str(self.conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+            mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
             if mode == "wal":
                 return
             try:
-                mode = str(self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+                mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise StoreError(f"{self._where}: cannot switch to WAL ({exc})") from None
@@ -112,7 +138,7 @@ class Store:
         self.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> Iterator[Connection]:
         # BEGIN IMMEDIATE takes the write lock up front, so busy_timeout applies; a deferred
         # transaction that reads first can fail with SQLITE_BUSY on upgrade without waiting.
         with _sqlite_errors(self._where):
@@ -177,7 +203,10 @@ class Store:
                 tag = t.strip()
                 if not tag:
                     raise StoreError("tag: expected a non-empty tag")
-                c.execute("INSERT OR IGNORE INTO tags VALUES (?, ?)", (session_id, tag))
+                c.execute(
+                    "INSERT INTO tags (session_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    (session_id, tag),
+                )
             for t in remove:
                 c.execute("DELETE FROM tags WHERE session_id = ? AND tag = ?", (session_id, t))
         rows = self.conn.execute(
@@ -198,8 +227,8 @@ class Store:
             if append:
                 c.execute(
                     "UPDATE sessions SET notes = CASE WHEN notes = '' THEN ? "
-                    "ELSE notes || char(10) || ? END WHERE id = ?",
-                    (notes, notes, session_id),
+                    "ELSE notes || ? END WHERE id = ?",
+                    (notes, "\n" + notes, session_id),
                 )
             else:
                 c.execute("UPDATE sessions SET notes = ? WHERE id = ?", (notes, session_id))
@@ -225,7 +254,10 @@ class Store:
         self._require(session_id)
         with self._tx() as c:
             c.execute(
-                "INSERT OR REPLACE INTO analysis_cache "
-                "(session_id, version, n_beats, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO analysis_cache "
+                "(session_id, version, n_beats, payload, created_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (session_id) DO UPDATE SET version = excluded.version, "
+                "n_beats = excluded.n_beats, payload = excluded.payload, "
+                "created_at = excluded.created_at",
                 (session_id, version, int(n_beats), payload, self.clock.wall()),
             )

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from biofeedback.sessions.store.backend import Connection, dialect_of, redact
 from biofeedback.sessions.store.db import Store
 from biofeedback.sessions.store.records import PhaseSpan, SessionInfo, SessionStatus, StoreError
 from biofeedback.sessions.store.schema import (
@@ -38,8 +39,7 @@ _SESSION_COLS = (
     "(SELECT count(*) FROM rejected_packets r WHERE r.session_id = s.id), "
     "(SELECT count(*) FROM link_events l WHERE l.session_id = s.id "
     "AND l.state = 'disconnected'), "
-    "(SELECT group_concat(tag, char(31)) FROM (SELECT tag FROM tags t "
-    "WHERE t.session_id = s.id ORDER BY tag))"
+    "s.uuid, s.participant, s.study"
 )
 
 
@@ -53,7 +53,8 @@ class SessionReader:
     Parameters
     ----------
     path
-        The database file. It must exist.
+        The database file (it must exist), or a ``postgresql://`` URL (read-only
+        transactions on the server).
     upgrade
         If the file has an older schema, upgrade it first through a short read-write open
         (otherwise a `StoreError` asks for it).
@@ -90,10 +91,17 @@ class SessionReader:
     def __init__(
         self, path: str | Path, *, upgrade: bool = True, clock: Clock | None = None
     ) -> None:
-        p = Path(path)
-        self.path = p
         self._clock: Clock = clock or SystemClock()
         self._lock = threading.Lock()
+        self._conn: Connection
+        self.dialect = dialect_of(path)
+        self._where = redact(path)
+        if self.dialect == "postgresql":
+            self.path: str | Path = str(path)
+            self._open_postgresql(str(path), upgrade)
+            return
+        p = Path(path)
+        self.path = p
         where = str(p)
         if not p.exists():
             raise StoreError(f"{p}: no such database")
@@ -130,6 +138,34 @@ class SessionReader:
                 raise
         self._conn = conn
 
+    def _open_postgresql(self, url: str, upgrade: bool) -> None:
+        from biofeedback.sessions.store import pg
+
+        conn = pg.connect(url, read_only=True)
+        try:
+            version = pg.schema_version(conn)
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self._where}: database schema version {version} is newer than this "
+                    f"program supports ({SCHEMA_VERSION}); upgrade biofeedback"
+                )
+            if version < SCHEMA_VERSION:
+                if not upgrade:
+                    raise StoreError(
+                        f"{self._where}: database schema version {version} needs an upgrade "
+                        f"to {SCHEMA_VERSION}"
+                    )
+                Store(url, clock=self._clock).close()
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    @property
+    def where(self) -> str:
+        """The store's file or URL for messages (a URL's password hidden)."""
+        return self._where
+
     def close(self) -> None:
         """Close the connection."""
         self._conn.close()
@@ -141,10 +177,24 @@ class SessionReader:
         self.close()
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock, _sqlite_errors(str(self.path)):
-            return self._conn.execute(sql, params).fetchall()
+        with self._lock, _sqlite_errors(self._where):
+            rows: list[tuple[Any, ...]] = self._conn.execute(sql, params).fetchall()
+            return rows
 
-    def _info(self, r: tuple[Any, ...], now: float) -> SessionInfo:
+    def _tags(self, ids: Sequence[int] | None = None) -> dict[int, tuple[str, ...]]:
+        sql = "SELECT session_id, tag FROM tags"
+        if ids is not None and not ids:
+            return {}
+        if ids is not None:
+            sql += f" WHERE session_id IN ({', '.join('?' * len(ids))})"
+        out: dict[int, list[str]] = {}
+        for sid, tag in self._query(sql + " ORDER BY session_id, tag", list(ids or ())):
+            out.setdefault(int(sid), []).append(str(tag))
+        return {k: tuple(v) for k, v in out.items()}
+
+    def _info(
+        self, r: tuple[Any, ...], now: float, tags: dict[int, tuple[str, ...]]
+    ) -> SessionInfo:
         status = SessionStatus(r[3])
         ended = r[2]
         if status is SessionStatus.RECORDING and _writer_gone(r[13], r[14], r[15], now):
@@ -168,38 +218,61 @@ class SessionReader:
             n_frames=int(r[17]),
             n_rejected=int(r[18]),
             n_gaps=int(r[19]),
-            tags=tuple(r[20].split("\x1f")) if r[20] else (),
+            tags=tags.get(int(r[0]), ()),
+            uuid=str(r[20] or ""),
+            participant=r[21],
+            study=r[22],
         )
 
     def list_sessions(
-        self, *, tag: str | None = None, protocol: str | None = None
+        self,
+        *,
+        tag: str | None = None,
+        protocol: str | None = None,
+        participant: str | None = None,
+        study: str | None = None,
     ) -> list[SessionInfo]:
-        """All sessions, oldest first, optionally only those with ``tag``/``protocol``."""
+        """All sessions, oldest first, optionally only those with ``tag``, ``protocol``,
+        ``participant`` and ``study``."""
         sql = f"SELECT {_SESSION_COLS} FROM sessions s"
         conds: list[str] = []
         params: list[Any] = []
         if tag is not None:
             conds.append("EXISTS (SELECT 1 FROM tags t WHERE t.session_id = s.id AND t.tag = ?)")
             params.append(tag)
-        if protocol is not None:
-            conds.append("s.protocol = ?")
-            params.append(protocol)
+        for column, value in (
+            ("protocol", protocol),
+            ("participant", participant),
+            ("study", study),
+        ):
+            if value is not None:
+                conds.append(f"s.{column} = ?")
+                params.append(value)
         if conds:
             sql += " WHERE " + " AND ".join(conds)
         sql += " ORDER BY s.started_at, s.id"
         now = self._clock.wall()
-        return [self._info(r, now) for r in self._query(sql, params)]
+        rows = self._query(sql, params)
+        tags = self._tags(None if len(rows) > 500 or not conds else [int(r[0]) for r in rows])
+        return [self._info(r, now, tags) for r in rows]
 
     def session(self, session_id: int) -> SessionInfo:
         """One session; `StoreError` if there is none with that id."""
         rows = self._query(f"SELECT {_SESSION_COLS} FROM sessions s WHERE s.id = ?", (session_id,))
         if not rows:
-            raise StoreError(f"{self.path}: no session with id {session_id}")
-        return self._info(rows[0], self._clock.wall())
+            raise StoreError(f"{self._where}: no session with id {session_id}")
+        return self._info(rows[0], self._clock.wall(), self._tags([session_id]))
+
+    def session_by_uuid(self, uuid: str) -> SessionInfo | None:
+        """The session with global id ``uuid``, or ``None``."""
+        rows = self._query(f"SELECT {_SESSION_COLS} FROM sessions s WHERE s.uuid = ?", (uuid,))
+        if not rows:
+            return None
+        return self._info(rows[0], self._clock.wall(), self._tags([int(rows[0][0])]))
 
     def _exists(self, session_id: int) -> None:
         if not self._query("SELECT 1 FROM sessions WHERE id = ?", (session_id,)):
-            raise StoreError(f"{self.path}: no session with id {session_id}")
+            raise StoreError(f"{self._where}: no session with id {session_id}")
 
     def phases(self, session_id: int) -> list[PhaseSpan]:
         """Protocol phases as recorded, in order (see `PhaseSpan`)."""
@@ -236,13 +309,13 @@ class SessionReader:
 
     def _end_of_data(self, session_id: int) -> float:
         row = self._query(
-            "SELECT max(duration_s, "
-            "COALESCE((SELECT max(t_s) FROM frames WHERE session_id = ?1), 0), "
-            "COALESCE((SELECT max(t_s) FROM beats WHERE session_id = ?1), 0)) "
-            "FROM sessions WHERE id = ?1",
-            (session_id,),
+            "SELECT duration_s, "
+            "(SELECT max(t_s) FROM frames WHERE session_id = ?), "
+            "(SELECT max(t_s) FROM beats WHERE session_id = ?) "
+            "FROM sessions WHERE id = ?",
+            (session_id, session_id, session_id),
         )
-        return float(row[0][0]) if row else 0.0
+        return max(float(v) for v in row[0] if v is not None) if row else 0.0
 
     def beats(self, session_id: int) -> pd.DataFrame:
         """Beats of a session with their phase (columns in the class docstring)."""

@@ -55,6 +55,9 @@ class NewSession:
 
     ``started_at`` is Unix time in seconds (``None``: the writer's clock ``wall()`` now);
     ``source`` says where the data came from: ``strap``, ``replay`` or ``import``.
+    ``participant`` is a pseudonymous participant code and ``study`` a study label (no names
+    or other identifying data are needed); ``uuid`` is the session's global id (``None``: a
+    new random one; `biofeedback.sessions.sync` passes the original's).
     """
 
     source: str
@@ -64,6 +67,9 @@ class NewSession:
     notes: str = ""
     tags: tuple[str, ...] = ()
     started_at: float | None = None
+    participant: str | None = None
+    study: str | None = None
+    uuid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +79,11 @@ class SessionInfo:
     Attributes
     ----------
     id
-        Session id (positive integer, never reused within a file).
+        Session id (positive integer, never reused within a database; what users type).
+    uuid
+        Global session id (UUID text), the same in every database the session is synced to.
+    participant, study
+        Participant code and study label, or ``None``.
     started_at, ended_at
         Unix time, seconds (wall clock). ``ended_at`` is ``None`` while recording; for an
         interrupted session it is the last heartbeat (last commit).
@@ -105,6 +115,9 @@ class SessionInfo:
     n_frames: int
     n_rejected: int
     n_gaps: int
+    uuid: str = ""
+    participant: str | None = None
+    study: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

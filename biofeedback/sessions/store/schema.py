@@ -8,18 +8,17 @@ import socket
 import sqlite3
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    pass
-
+from biofeedback.sessions.store.backend import new_uuid
 from biofeedback.sessions.store.records import StoreError
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from biofeedback.sessions.store.backend import Connection
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +35,22 @@ BUSY_TIMEOUT_MS = 5000
 
 @dataclass(frozen=True, slots=True)
 class Migration:
-    """Upgrade step to ``version``: statements run in one transaction."""
+    """Upgrade step to ``version``: statements run in one transaction.
+
+    The statements are SQLite DDL; the PostgreSQL backend translates their column types
+    (`biofeedback.sessions.store.pg.pg_ddl`). ``backfill``, if any, then fills new columns
+    of existing rows through the portable connection API, in the same transaction.
+    """
 
     version: int
     description: str
     statements: tuple[str, ...]
+    backfill: Callable[[Connection], None] | None = None
+
+
+def _backfill_uuids(conn: Connection) -> None:
+    for (sid,) in conn.execute("SELECT id FROM sessions WHERE uuid IS NULL").fetchall():
+        conn.execute("UPDATE sessions SET uuid = ? WHERE id = ?", (new_uuid(), sid))
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -132,6 +142,18 @@ MIGRATIONS: tuple[Migration, ...] = (
                 created_at REAL)""",
         ),
     ),
+    Migration(
+        4,
+        "global session uuid; participant code and study label",
+        (
+            "ALTER TABLE sessions ADD COLUMN uuid TEXT",
+            "CREATE UNIQUE INDEX sessions_by_uuid ON sessions (uuid)",
+            "ALTER TABLE sessions ADD COLUMN participant TEXT",
+            "ALTER TABLE sessions ADD COLUMN study TEXT",
+            "CREATE INDEX sessions_by_study ON sessions (study, participant)",
+        ),
+        backfill=_backfill_uuids,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
@@ -180,6 +202,8 @@ def migrate(
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             for stmt in m.statements:
                 conn.execute(stmt)
+            if m.backfill is not None:
+                m.backfill(conn)
             conn.execute(
                 "INSERT INTO migrations (version, description, applied_at) VALUES (?, ?, ?)",
                 (m.version, m.description, time.time()),

@@ -11,12 +11,14 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from biofeedback.beats import Beat
+from biofeedback.sessions.store.backend import new_uuid
 from biofeedback.sessions.store.records import Marker, NewSession, SessionStatus, StoreError
 from biofeedback.sessions.store.schema import _HOST, BUSY_TIMEOUT_MS
 from devices.clock import Clock
 from devices.records import DeviceInfo, HrFrame, RejectedPacket, StreamItem
 
 if TYPE_CHECKING:
+    from biofeedback.sessions.store.backend import Connection
     from biofeedback.sessions.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -60,17 +62,22 @@ class SessionWriter:
         self.commits = 0
         started = meta.started_at if meta.started_at is not None else clock.wall()
         dev = meta.device
+        self.uuid: str = meta.uuid or new_uuid()
         with store._tx() as c:
-            cur = c.execute(
-                "INSERT INTO sessions (started_at, status, protocol, source, title, notes, "
-                "device_name, device_address, device_model, device_firmware, heartbeat_at, "
-                "writer_pid, writer_host) VALUES (?, 'recording', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            row = c.execute(
+                "INSERT INTO sessions (uuid, started_at, status, protocol, source, title, "
+                "notes, participant, study, device_name, device_address, device_model, "
+                "device_firmware, heartbeat_at, writer_pid, writer_host) "
+                "VALUES (?, ?, 'recording', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
+                    self.uuid,
                     started,
                     meta.protocol,
                     meta.source,
                     meta.title,
                     meta.notes,
+                    meta.participant,
+                    meta.study,
                     dev.name if dev else None,
                     dev.address if dev else None,
                     dev.model if dev else None,
@@ -79,12 +86,11 @@ class SessionWriter:
                     os.getpid(),
                     _HOST,
                 ),
-            )
-            sid = cur.lastrowid
-            assert sid is not None
+            ).fetchone()
+            sid = int(row[0])
             self.session_id: int = sid
             for t in sorted(set(meta.tags)):
-                c.execute("INSERT INTO tags VALUES (?, ?)", (sid, t))
+                c.execute("INSERT INTO tags (session_id, tag) VALUES (?, ?)", (sid, t))
         self._last_commit = clock.monotonic()
 
     # -- buffering -----------------------------------------------------------------------
@@ -179,13 +185,28 @@ class SessionWriter:
                 log.warning("store busy for %d ms; will retry the commit", BUSY_TIMEOUT_MS)
                 return False
             raise
+        except StoreError as exc:  # a database server out of reach (PostgreSQL backend)
+            log.warning("%s; will retry the commit", exc)
+            return False
         try:
             if self._frames:
-                c.executemany("INSERT INTO frames VALUES (?, ?, ?, ?, ?, ?)", self._frames)
+                c.executemany(
+                    "INSERT INTO frames (session_id, t_s, hr_bpm, contact, energy_kj, raw) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    self._frames,
+                )
             if self._rejected:
-                c.executemany("INSERT INTO rejected_packets VALUES (?, ?, ?, ?)", self._rejected)
+                c.executemany(
+                    "INSERT INTO rejected_packets (session_id, t_s, raw, reason) "
+                    "VALUES (?, ?, ?, ?)",
+                    self._rejected,
+                )
             if self._beats:
-                c.executemany("INSERT INTO beats VALUES (?, ?, ?, ?, ?, ?)", self._beats)
+                c.executemany(
+                    "INSERT INTO beats (session_id, idx, t_s, rr_ms, rr_1024, segment) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    self._beats,
+                )
             if self._markers:
                 c.executemany(
                     "INSERT INTO markers (session_id, t_s, kind, phase, phase_kind, text) "
@@ -208,14 +229,25 @@ class SessionWriter:
             # A writer paused for longer than STALE_AFTER_S (laptop asleep) may have been
             # marked interrupted by another process; it is alive, so take the status back.
             c.execute(
-                "UPDATE sessions SET heartbeat_at = ?, duration_s = MAX(duration_s, ?), "
+                "UPDATE sessions SET heartbeat_at = ?, duration_s = "
+                "CASE WHEN duration_s > ? THEN duration_s ELSE ? END, "
                 "status = CASE WHEN status = 'interrupted' AND ? THEN 'recording' "
                 "ELSE status END WHERE id = ?",
-                (time.time(), self._last_t_s, not self._finished, self.session_id),
+                (
+                    time.time(),
+                    self._last_t_s,
+                    self._last_t_s,
+                    not self._finished,
+                    self.session_id,
+                ),
             )
             c.execute("COMMIT")
+        except StoreError as exc:  # the server went away mid-commit: keep the rows, retry
+            _rollback_quietly(c)
+            log.warning("%s; will retry the commit", exc)
+            return False
         except BaseException:
-            c.execute("ROLLBACK")
+            _rollback_quietly(c)
             raise
         self._frames.clear()
         self._rejected.clear()
@@ -243,17 +275,27 @@ class SessionWriter:
             return
         # One retry if another writer held the lock for a whole busy timeout.
         if not self.flush() and not self.flush():
-            raise StoreError(f"{self._store.path}: database stayed locked; session not closed")
+            raise StoreError(f"{self._store.where}: database stayed locked; session not closed")
         self._finished = True
         with self._store._tx() as c:
             c.execute(
-                "UPDATE sessions SET status = ?, ended_at = ?, duration_s = MAX(duration_s, ?), "
+                "UPDATE sessions SET status = ?, ended_at = ?, duration_s = "
+                "CASE WHEN duration_s > ? THEN duration_s ELSE ? END, "
                 "heartbeat_at = ? WHERE id = ?",
                 (
                     status.value,
                     ended_at if ended_at is not None else self._clock.wall(),
                     self._last_t_s,
+                    self._last_t_s,
                     time.time(),
                     self.session_id,
                 ),
             )
+
+
+def _rollback_quietly(c: Connection) -> None:
+    # A failed ROLLBACK (connection already gone) must not hide the error that caused it.
+    try:
+        c.execute("ROLLBACK")
+    except (sqlite3.Error, StoreError):
+        log.debug("rollback failed", exc_info=True)
