@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "session": ("session", "tag, rename, annotate or delete a stored session"),
     "dashboard": ("dashboard", "serve the dashboard (live view, sessions, comparison, trends)"),
     "report": ("report", "write a session report or export: html, pdf, csv, json, kubios"),
+    "export": ("export", "write a study's tidy tables (CSV, Parquet) and data dictionary"),
     "sync": ("sync", "push local sessions a server (or another store) lacks, by uuid"),
 }
 

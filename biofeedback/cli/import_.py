@@ -31,7 +31,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from biofeedback.beats import Beat
-from biofeedback.cli.options import db_missing, db_path, make_default_folder, shown
+from biofeedback.cli.options import (
+    add_label_arguments,
+    db_missing,
+    db_path,
+    make_default_folder,
+    shown,
+)
 from biofeedback.errors import UserError
 from biofeedback.sessions.protocols import Protocol, ProtocolError, parse_protocol
 from biofeedback.sessions.store import NewSession, SessionStatus, Store
@@ -51,6 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="session database (default: $BIOFEEDBACK_DB, else the user data folder)",
     )
     p.add_argument("--title", default=None, help="session title (default: the file name)")
+    add_label_arguments(p)
     p.add_argument(
         "--tag", action="append", default=[], metavar="TAG", help="tag the session (repeatable)"
     )
@@ -103,7 +110,14 @@ def protocol_from_header(extra: dict[str, Any], where: str) -> Protocol | None:
 
 
 def import_capture(
-    path: Path, store: Store, *, title: str, tags: tuple[str, ...], phases: bool = True
+    path: Path,
+    store: Store,
+    *,
+    title: str,
+    tags: tuple[str, ...],
+    phases: bool = True,
+    participant: str | None = None,
+    study: str | None = None,
 ) -> int:
     """Replay a capture into ``store``; returns the new session id."""
     from biofeedback.sessions.protocols import load_protocol
@@ -139,6 +153,8 @@ def import_capture(
         title=title,
         tags=tags,
         started_at=started,
+        participant=participant,
+        study=study,
     )
     recording = Recording(
         store, meta, source, clock, protocol, flush_interval_s=IMPORT_FLUSH_INTERVAL_S
@@ -155,6 +171,8 @@ def import_rr(
     title: str,
     tags: tuple[str, ...],
     imported: ImportedRR | None = None,
+    participant: str | None = None,
+    study: str | None = None,
 ) -> int:
     """Store an RR reading's beats as a session (``imported``: the file already read)."""
     if imported is None:
@@ -172,6 +190,8 @@ def import_rr(
             tags=tags,
             notes="\n".join(imported.notes),
             started_at=started,
+            participant=participant,
+            study=study,
         ),
         flush_interval_s=IMPORT_FLUSH_INTERVAL_S,
     )
@@ -245,6 +265,7 @@ def run(args: argparse.Namespace) -> int:
                 )
     tags = tuple(args.tag)
     ids: list[int] = []
+    labels = {"participant": args.participant, "study": args.study}
     with Store(db) as store:
         for r in readings:
             for w in (*r.warnings, undated_warning(r) if fmt != "capture" else None):
@@ -254,9 +275,9 @@ def run(args: argparse.Namespace) -> int:
             title = args.title if args.title is not None else name
             if fmt == "capture":
                 sid = import_capture(path, store, title=title, tags=tags,
-                                     phases=not args.no_phases)  # fmt: skip
+                                     phases=not args.no_phases, **labels)  # fmt: skip
             else:
-                sid = import_rr(path, store, title=title, tags=tags, imported=r)
+                sid = import_rr(path, store, title=title, tags=tags, imported=r, **labels)
             cache_analysis(store, sid)
             ids.append(sid)
     with SessionReader(db) as reader:

@@ -36,3 +36,14 @@ def shown(target: str | Path) -> str:
     from biofeedback.sessions.store.backend import redact
 
     return redact(target)
+
+
+def add_label_arguments(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--participant`` and ``--study`` (a pseudonymous code and a study label)."""
+    p.add_argument(
+        "--participant",
+        default=None,
+        metavar="CODE",
+        help="participant code (pseudonymous, e.g. P01; no names needed)",
+    )
+    p.add_argument("--study", default=None, metavar="LABEL", help="study label")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from biofeedback.beats import Beat, BeatAssembler
+from biofeedback.cli.options import add_label_arguments
 from biofeedback.errors import UserError
 from biofeedback.lsl import with_lsl
 from biofeedback.sessions.service import CaptureTee
@@ -87,6 +88,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--no-store", action="store_true", help="do not store the session (display only)"
     )
     guided.add_argument("--title", default="", help="session title")
+    add_label_arguments(guided)
     guided.add_argument(
         "--tag", action="append", default=[], metavar="TAG", help="tag the session (repeatable)"
     )
@@ -345,6 +347,8 @@ async def record_session(
     tags: tuple[str, ...] = (),
     interactive: bool = True,
     analyse: bool = False,
+    participant: str | None = None,
+    study: str | None = None,
 ) -> RecordingResult:
     """Run a guided (or free) session into ``store`` with the terminal display."""
     import signal
@@ -353,7 +357,13 @@ async def record_session(
     from biofeedback.sessions.store import NewSession
 
     meta = NewSession(
-        source=source_kind, protocol=protocol.name, device=source.info, title=title, tags=tags
+        source=source_kind,
+        protocol=protocol.name,
+        device=source.info,
+        title=title,
+        tags=tags,
+        participant=participant,
+        study=study,
     )
     display = TerminalDisplay(out, quiet=quiet)
     recording = Recording(store, meta, source, clock, protocol, observer=display, capture=capture)
@@ -419,6 +429,8 @@ def _run_guided(args: argparse.Namespace, capture_path: Path | None, store_it: b
                 capture=tee,
                 title=args.title,
                 tags=tuple(args.tag),
+                participant=args.participant,
+                study=args.study,
                 analyse=db is not None,
             )
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from biofeedback.cli.options import db_missing, db_path
+from biofeedback.cli.options import add_label_arguments, db_missing, db_path
 from biofeedback.errors import UserError
 from biofeedback.sessions.store import SessionReader, Store
 
@@ -35,6 +35,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     n.add_argument("text", metavar="TEXT")
     n.add_argument("--append", action="store_true", help="append a line to the notes")
     _db(n)
+    lb = sub.add_parser("label", help="set (or with '' clear) participant code and study label")
+    lb.add_argument("id", type=int, metavar="ID")
+    add_label_arguments(lb)
+    _db(lb)
     d = sub.add_parser("delete", help="delete a session and all its data")
     d.add_argument("id", type=int, metavar="ID")
     d.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -72,6 +76,16 @@ def run(args: argparse.Namespace) -> int:
         elif args.action == "rename":
             store.rename(args.id, args.title)
             print(f"session {args.id} renamed to {args.title!r}")
+        elif args.action == "label":
+            if args.participant is None and args.study is None:
+                raise UserError("session label: give --participant and/or --study")
+            store.set_labels(args.id, participant=args.participant, study=args.study)
+            with SessionReader(path) as reader:
+                info = reader.session(args.id)
+            print(
+                f"session {args.id}: participant {info.participant or '(none)'}, "
+                f"study {info.study or '(none)'}"
+            )
         elif args.action == "note":
             store.annotate(args.id, args.text, append=args.append)
             print(f"session {args.id} notes updated")

@@ -22,6 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--tag", default=None, help="only sessions with this tag")
     p.add_argument("--protocol", default=None, help="only sessions of this protocol")
+    p.add_argument("--participant", default=None, metavar="CODE", help="only this participant")
+    p.add_argument("--study", default=None, metavar="LABEL", help="only this study")
     p.add_argument(
         "--no-artifacts",
         action="store_true",
@@ -68,6 +70,9 @@ def as_json(info: SessionInfo, rate: float | None) -> dict[str, object]:
     """One session as the JSON object printed by ``sessions --json``."""
     return {
         "id": info.id,
+        "uuid": info.uuid,
+        "participant": info.participant,
+        "study": info.study,
         "title": info.title,
         "started_at": _iso(info.started_at),
         "ended_at": None if info.ended_at is None else _iso(info.ended_at),
@@ -95,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"no sessions yet (no database at {path})")
         return 0
     with SessionReader(path) as reader:
-        infos = reader.list_sessions(tag=args.tag, protocol=args.protocol)
+        infos = reader.list_sessions(
+            tag=args.tag, protocol=args.protocol, participant=args.participant, study=args.study
+        )
         rates = {i.id: (None if args.no_artifacts else artifact_rate(reader, i.id)) for i in infos}
     if args.json:
         json.dump([as_json(i, rates[i.id]) for i in infos], sys.stdout, indent=2)
@@ -104,10 +111,14 @@ def run(args: argparse.Namespace) -> int:
     if not infos:
         print(f"no sessions in {shown(path)}")
         return 0
-    head = ("ID", "START", "DURATION", "PROTOCOL", "DEVICE", "STATUS", "ARTEF", "TITLE")
+    # Study and participant columns only where some session has a label.
+    labelled = any(i.study or i.participant for i in infos)
+    head: tuple[str, ...] = ("ID", "START", "DURATION", "PROTOCOL", "DEVICE", "STATUS", "ARTEF")
+    head = (*head, "STUDY", "PART", "TITLE") if labelled else (*head, "TITLE")
     rows = [head]
     for i in infos:
         rate = rates[i.id]
+        labels = (i.study or "", i.participant or "") if labelled else ()
         rows.append(
             (
                 str(i.id),
@@ -117,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
                 i.device_name or "",
                 i.status.value,
                 "" if rate is None else f"{100 * rate:.1f}%",
+                *labels,
                 " ".join([i.title, *(f"#{t}" for t in i.tags)]).strip(),
             )
         )

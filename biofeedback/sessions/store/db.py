@@ -220,6 +220,20 @@ class Store:
         with self._tx() as c:
             c.execute("UPDATE sessions SET title = ? WHERE id = ?", (title, session_id))
 
+    def set_labels(
+        self, session_id: int, *, participant: str | None = None, study: str | None = None
+    ) -> None:
+        """Set the participant code and/or study label; ``None`` leaves one as it is and
+        ``""`` clears it."""
+        self._require(session_id)
+        with self._tx() as c:
+            for column, value in (("participant", participant), ("study", study)):
+                if value is not None:
+                    c.execute(
+                        f"UPDATE sessions SET {column} = ? WHERE id = ?",
+                        (_label(column, value), session_id),
+                    )
+
     def annotate(self, session_id: int, notes: str, *, append: bool = False) -> None:
         """Set (or append a line to) the session's free-text notes."""
         self._require(session_id)
@@ -261,3 +275,11 @@ class Store:
                 "created_at = excluded.created_at",
                 (session_id, version, int(n_beats), payload, self.clock.wall()),
             )
+
+
+def _label(field: str, value: str) -> str | None:
+    """A participant code or study label as stored: trimmed, ``None`` when empty."""
+    text = value.strip()
+    if any(ord(ch) < 32 for ch in text) or len(text) > 100:
+        raise StoreError(f"{field}: expected one line of at most 100 characters")
+    return text or None
