@@ -113,6 +113,8 @@ def _row(info: SessionInfo) -> SessionRow:
         n_beats=int(info.n_beats),
         status=str(info.status),
         notes=info.notes,
+        study=info.study,
+        participant=info.participant,
     )
 
 
@@ -312,11 +314,18 @@ class DashboardData:
         tag: str | None = None,
         day_from: str | None = None,
         day_to: str | None = None,
+        study: str | None = None,
+        participant: str | None = None,
     ) -> list[SessionRow]:
-        """Sessions newest first, filtered by protocol, tag and day range (inclusive)."""
-        rows = [
-            _row(i) for i in self.reader.list_sessions(tag=tag or None, protocol=protocol or None)
-        ]
+        """Sessions newest first, filtered by protocol, tag, study, participant and day range
+        (inclusive)."""
+        infos = self.reader.list_sessions(
+            tag=tag or None,
+            protocol=protocol or None,
+            study=study or None,
+            participant=participant or None,
+        )
+        rows = [_row(i) for i in infos]
         if day_from:
             rows = [r for r in rows if r.day >= day_from]
         if day_to:

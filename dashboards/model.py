@@ -60,6 +60,8 @@ class SessionRow:
     n_beats: int
     status: str  # complete | interrupted | recording
     notes: str = ""
+    study: str | None = None
+    participant: str | None = None
 
     @property
     def day(self) -> str:

@@ -10,7 +10,7 @@ from dashboards.data import DashboardData, friendly
 from dashboards.model import SessionRow
 from dashboards.ui import alert, fmt_duration, make_search, query, table
 
-FILTER_KEYS = ("protocol", "tag", "from", "to")
+FILTER_KEYS = ("protocol", "tag", "from", "to", "study", "participant")
 
 
 def filters_from_search(search: str | None) -> dict[str, str]:
@@ -20,10 +20,35 @@ def filters_from_search(search: str | None) -> dict[str, str]:
 
 
 def search_for(
-    protocol: str | None, tag: str | None, day_from: str | None, day_to: str | None
+    protocol: str | None,
+    tag: str | None,
+    day_from: str | None,
+    day_to: str | None,
+    study: str | None = None,
+    participant: str | None = None,
 ) -> str:
     """The URL query for a set of filter values."""
-    return make_search({"protocol": protocol, "tag": tag, "from": day_from, "to": day_to})
+    return make_search(
+        {
+            "protocol": protocol,
+            "tag": tag,
+            "from": day_from,
+            "to": day_to,
+            "study": study,
+            "participant": participant,
+        }
+    )
+
+
+def _filtered(data: DashboardData, f: dict[str, str]) -> list[SessionRow]:
+    return data.sessions(
+        protocol=f.get("protocol"),
+        tag=f.get("tag"),
+        day_from=f.get("from"),
+        day_to=f.get("to"),
+        study=f.get("study"),
+        participant=f.get("participant"),
+    )
 
 
 def session_table(rows: list[SessionRow]) -> Any:
@@ -43,6 +68,7 @@ def session_table(rows: list[SessionRow]) -> Any:
                 dcc.Link(f"#{r.id} {r.name}", href=f"/session/{r.id}"),
                 r.started_at.replace("T", " "),
                 r.protocol,
+                " / ".join(x for x in (r.study, r.participant) if x),
                 ", ".join(r.tags),
                 fmt_duration(r.duration_s),
                 f"{r.n_beats:,}",
@@ -50,9 +76,19 @@ def session_table(rows: list[SessionRow]) -> Any:
             ]
         )
     return table(
-        ["", "session", "started", "protocol", "tags", "duration", "beats", "status"],
+        [
+            "",
+            "session",
+            "started",
+            "protocol",
+            "study / participant",
+            "tags",
+            "duration",
+            "beats",
+            "status",
+        ],
         body,
-        left=(0, 1, 2, 3, 4),
+        left=(0, 1, 2, 3, 4, 5),
         id="sess-list",
     )
 
@@ -77,10 +113,10 @@ def layout(data: DashboardData, search: str | None) -> Any:
                 ),
             ]
         )
-    rows = data.sessions(
-        protocol=f.get("protocol"), tag=f.get("tag"), day_from=f.get("from"), day_to=f.get("to")
-    )
+    rows = _filtered(data, f)
     protocols = sorted({r.protocol for r in all_rows})
+    studies = sorted({r.study for r in all_rows if r.study})
+    participants = sorted({r.participant for r in all_rows if r.participant})
     tags = sorted({t for r in all_rows for t in r.tags})
     return html.Div(
         [
@@ -100,6 +136,20 @@ def layout(data: DashboardData, search: str | None) -> Any:
                         options=tags,
                         value=f.get("tag"),
                         placeholder="any tag",
+                        className="bf-dd",
+                    ),
+                    dcc.Dropdown(
+                        id="sess-f-study",
+                        options=studies,
+                        value=f.get("study"),
+                        placeholder="any study",
+                        className="bf-dd",
+                    ),
+                    dcc.Dropdown(
+                        id="sess-f-participant",
+                        options=participants,
+                        value=f.get("participant"),
+                        placeholder="any participant",
                         className="bf-dd",
                     ),
                     html.Span("from"),
@@ -173,11 +223,7 @@ def apply_action(
             return no_update, no_update
     except Exception as exc:  # store locked, session being recorded, ...
         return alert(friendly(exc), "bad"), no_update
-    f = filters_from_search(search)
-    rows = data.sessions(
-        protocol=f.get("protocol"), tag=f.get("tag"), day_from=f.get("from"), day_to=f.get("to")
-    )
-    return alert(msg, "info"), session_table(rows)
+    return alert(msg, "info"), session_table(_filtered(data, filters_from_search(search)))
 
 
 def _picked(values: list[list[int]] | None) -> list[int]:
@@ -191,11 +237,13 @@ def register(app: Dash, data: DashboardData) -> None:
         Input("sess-f-tag", "value"),
         Input("sess-f-from", "value"),
         Input("sess-f-to", "value"),
+        Input("sess-f-study", "value"),
+        Input("sess-f-participant", "value"),
         State("url", "search"),
         prevent_initial_call=True,
     )
-    def _filters(p: Any, t: Any, a: Any, b: Any, current: str | None) -> Any:
-        new = search_for(p, t, a, b)
+    def _filters(p: Any, t: Any, a: Any, b: Any, st: Any, pa: Any, current: str | None) -> Any:
+        new = search_for(p, t, a, b, st, pa)
         return no_update if new == (current or "") else new
 
     def _action(name: str, trigger: str, prop: str) -> None:
