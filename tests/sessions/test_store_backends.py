@@ -97,7 +97,7 @@ def test_v3_file_gets_uuids_for_its_sessions(tmp_path: Path) -> None:
 
 def test_participant_and_study_are_stored_and_filter(db_target: str) -> None:
     with Store(db_target) as store:
-        for participant, study in (("P01", "A"), ("P02", "A"), ("P01", "B"), (None, None)):
+        for participant, study in (("P01", "A"), (" P02 ", "A"), ("P01", "B"), ("", None)):
             w = store.begin_session(
                 NewSession(source="import", participant=participant, study=study)
             )
@@ -107,7 +107,19 @@ def test_participant_and_study_are_stored_and_filter(db_target: str) -> None:
         assert [i.id for i in r.list_sessions(study="A")] == [1, 2]
         assert [i.id for i in r.list_sessions(participant="P01")] == [1, 3]
         assert [i.id for i in r.list_sessions(participant="P01", study="B")] == [3]
+        assert (r.session(2).participant, r.session(4).participant) == ("P02", None)
         assert (r.session(4).participant, r.session(4).study) == (None, None)
+    with Store(db_target) as store:
+        store.set_labels(1, study="C")
+        store.set_labels(2, participant="")
+        with pytest.raises(StoreError, match="participant: expected one line"):
+            store.set_labels(3, participant="P\n01")
+    with SessionReader(db_target) as r:
+        assert [(i.participant, i.study) for i in r.list_sessions()][:3] == [
+            ("P01", "C"),
+            (None, "A"),
+            ("P01", "B"),
+        ]
 
 
 def test_server_of_a_newer_program_is_refused(pg_url: str) -> None:

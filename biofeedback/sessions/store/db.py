@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from biofeedback.sessions.store.backend import Connection, Dialect, dialect_of, redact
-from biofeedback.sessions.store.records import NewSession, StoreError
+from biofeedback.sessions.store.records import NewSession, StoreError, clean_label
 from biofeedback.sessions.store.schema import (
     BUSY_TIMEOUT_MS,
     MIGRATIONS,
@@ -231,7 +231,7 @@ class Store:
                 if value is not None:
                     c.execute(
                         f"UPDATE sessions SET {column} = ? WHERE id = ?",
-                        (_label(column, value), session_id),
+                        (clean_label(column, value), session_id),
                     )
 
     def annotate(self, session_id: int, notes: str, *, append: bool = False) -> None:
@@ -275,11 +275,3 @@ class Store:
                 "created_at = excluded.created_at",
                 (session_id, version, int(n_beats), payload, self.clock.wall()),
             )
-
-
-def _label(field: str, value: str) -> str | None:
-    """A participant code or study label as stored: trimmed, ``None`` when empty."""
-    text = value.strip()
-    if any(ord(ch) < 32 for ch in text) or len(text) > 100:
-        raise StoreError(f"{field}: expected one line of at most 100 characters")
-    return text or None

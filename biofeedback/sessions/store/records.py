@@ -20,6 +20,16 @@ class StoreError(UserError):
     """The database cannot be used (not SQLite, newer schema, unknown session...)."""
 
 
+def clean_label(field: str, value: str | None) -> str | None:
+    """A participant code or study label as stored: trimmed, ``None`` when empty."""
+    if value is None:
+        return None
+    text = value.strip()
+    if any(ord(ch) < 32 for ch in text) or len(text) > 100:
+        raise StoreError(f"{field}: expected one line of at most 100 characters")
+    return text or None
+
+
 class SessionStatus(StrEnum):
     """Life cycle of a session."""
 

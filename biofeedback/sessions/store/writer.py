@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from biofeedback.beats import Beat
 from biofeedback.sessions.store.backend import new_uuid
-from biofeedback.sessions.store.records import Marker, NewSession, SessionStatus, StoreError
+from biofeedback.sessions.store.records import (
+    Marker,
+    NewSession,
+    SessionStatus,
+    StoreError,
+    clean_label,
+)
 from biofeedback.sessions.store.schema import _HOST, BUSY_TIMEOUT_MS
 from devices.clock import Clock
 from devices.records import DeviceInfo, HrFrame, RejectedPacket, StreamItem
@@ -76,8 +82,8 @@ class SessionWriter:
                     meta.source,
                     meta.title,
                     meta.notes,
-                    meta.participant,
-                    meta.study,
+                    clean_label("participant", meta.participant),
+                    clean_label("study", meta.study),
                     dev.name if dev else None,
                     dev.address if dev else None,
                     dev.model if dev else None,
