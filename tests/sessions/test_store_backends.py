@@ -15,6 +15,8 @@ from biofeedback.beats import Beat
 from biofeedback.sessions.store import (
     MIGRATIONS,
     SCHEMA_VERSION,
+    Marker,
+    MarkerKind,
     NewSession,
     SessionReader,
     SessionStatus,
@@ -178,3 +180,14 @@ def test_pg_ddl_translates_types_only() -> None:
     assert pg.pg_ddl("ALTER TABLE sessions ADD COLUMN uuid TEXT") == (
         "ALTER TABLE sessions ADD COLUMN uuid TEXT"
     )
+
+
+def test_nul_in_text_is_kept_on_sqlite_and_replaced_on_a_server(db_target: str) -> None:
+    with Store(db_target) as store:
+        w = store.begin_session(NewSession(source="strap", title="a\x00b"))
+        w.add_marker(Marker(1.0, MarkerKind.NOTE, text="x\x00y"))
+        w.finish(SessionStatus.COMPLETE)  # the commit goes through on both
+    with SessionReader(db_target) as r:
+        expected = "\ufffd" if db_target.startswith("postgresql://") else "\x00"
+        assert r.session(1).title == f"a{expected}b"
+        assert r.markers(1)["text"].tolist() == [f"x{expected}y"]

@@ -60,6 +60,14 @@ def pg_ddl(statement: str) -> str:
     return out
 
 
+def _params(parameters: Sequence[Any]) -> tuple[Any, ...]:
+    # PostgreSQL text cannot hold NUL (SQLite's can): store U+FFFD in its place rather than
+    # fail a commit, which would stall a recording on one odd character.
+    return tuple(
+        p.replace("\x00", "\ufffd") if isinstance(p, str) and "\x00" in p else p for p in parameters
+    )
+
+
 def _placeholders(sql: str) -> str:
     # The store's SQL has no '?' or '%' inside string literals; keep it that way.
     return sql.replace("%", "%%").replace("?", "%s")
@@ -77,13 +85,13 @@ class PgConnection:
         if sql.startswith("BEGIN IMMEDIATE"):
             sql = "BEGIN"
         with pg_errors(self.where):
-            return self.raw.execute(_placeholders(sql), tuple(parameters) or None)
+            return self.raw.execute(_placeholders(sql), _params(parameters) or None)
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any:
         """Run one statement for each parameter row."""
         with pg_errors(self.where):
             cur = self.raw.cursor()
-            cur.executemany(_placeholders(sql), [tuple(p) for p in parameters])
+            cur.executemany(_placeholders(sql), [_params(p) for p in parameters])
             return cur
 
     @property
