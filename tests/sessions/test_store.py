@@ -91,7 +91,11 @@ def test_round_trip(
 
 
 # PostgreSQL text cannot hold NUL characters (SQLite's can); everything else round-trips.
-pg_text_st = st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=20)
+# (NUL has its own test); lone surrogates are excluded as in `text_st` (st.text's default).
+pg_text_st = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    max_size=20,
+)
 _PG_DB: dict[str, str] = {}
 
 
