@@ -117,12 +117,14 @@ def _cli(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def test_labels_through_the_cli(tmp_path: Path) -> None:
     db = str(tmp_path / "s.db")
-    rr = tmp_path / "rr.txt"
     rng = np.random.default_rng(3)
-    rr.write_text("\n".join(f"{850 + rng.normal(0, 20):.1f}" for _ in range(300)) + "\n")
-    out = _cli("import", str(rr), "--db", db, "--participant", "P01", "--study", "S1", cwd=tmp_path)
+    rr1, rr2 = tmp_path / "rr1.txt", tmp_path / "rr2.txt"
+    for f, n in ((rr1, 300), (rr2, 320)):
+        f.write_text("\n".join(f"{850 + rng.normal(0, 20):.1f}" for _ in range(n)) + "\n")
+    out = _cli("import", str(rr1), "--db", db, "--participant", "P01", "--study", "S1",
+               cwd=tmp_path)  # fmt: skip
     assert out.returncode == 0, out.stderr
-    out = _cli("import", str(rr), "--db", db, "--participant", "P02", cwd=tmp_path)
+    out = _cli("import", str(rr2), "--db", db, "--participant", "P02", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     out = _cli("session", "label", "2", "--study", "S1", "--db", db, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
