@@ -33,7 +33,7 @@ import numpy as np
 # in biofeedback.beats; re-exported here for the engine's callers.
 from biofeedback.beats import RR_MAX_MS as RR_MAX_MS
 from biofeedback.beats import RR_MIN_MS as RR_MIN_MS
-from biofeedback.hrv._types import FloatArray, IntArray
+from biofeedback.hrv._types import BoolArray, FloatArray, IntArray
 
 #: Artefact type codes kept in per-beat flag arrays (0 = normal beat).
 NORMAL, ECTOPIC, MISSED, EXTRA, LONGSHORT, OUT_OF_RANGE = 0, 1, 2, 3, 4, 5
@@ -171,17 +171,58 @@ def detect_artifacts(
         Indices refer to ``rr_ms``: index ``k`` is the interval ending at beat ``k``.
     """
     rr_in = np.asarray(rr_ms, dtype=np.float64) / 1000.0
+    floor_s = quantisation_floor_s(resolution_ms)
+    params = _Params(c1, c2, alpha, window_width, medfilt_order, floor_s)
+    if rr_in.size < 3:
+        return _detection(np.zeros(rr_in.size + 1, dtype=np.int64))
+    flags, _ = _detect_core(rr_in, params, _head(rr_in))
+    return _detection(flags)
+
+
+@dataclass(frozen=True, slots=True)
+class _Params:
+    c1: float
+    c2: float
+    alpha: float
+    window: int
+    medfilt: int
+    floor_s: float
+
+
+def _head(rr_in: FloatArray) -> tuple[float, float]:
+    """The two values of a run's start that depend on the whole run: neurokit2's
+    placeholder rr[0] (the mean RR) and dRR[0] (the mean dRR), computed as the full
+    detection does."""
+    rr = np.concatenate(([rr_in.mean()], rr_in))
+    drrs = np.diff(rr, prepend=rr[0])
+    return float(rr[0]), float(drrs[1:].mean())
+
+
+def _detection(flags_int: IntArray) -> Detection:
+    """Detection from per-position flags in the internal coordinates of ``_detect_core``
+    (position j is input interval j-1; each position carries at most one class)."""
+    flags = flags_int[1:].copy()
+    idx = {code: np.flatnonzero(flags == code).astype(np.int64) for code in TYPE_NAMES}
+    return Detection(flags, idx[ECTOPIC], idx[MISSED], idx[EXTRA], idx[LONGSHORT])
+
+
+def _detect_core(
+    rr_in: FloatArray, pr: _Params, head: tuple[float, float] | None
+) -> tuple[IntArray, BoolArray]:
+    """Flags and candidate mask per internal position (0 = neurokit2's placeholder, j =
+    input interval j-1) of one run or slice of a run, seconds. ``head`` gives the start
+    values of the whole run (``_head``); ``None``: this slice's own (only right for
+    positions far from the slice start)."""
     n_in = rr_in.size
-    empty = np.zeros(0, dtype=np.int64)
-    if n_in < 3:
-        return Detection(np.zeros(n_in, dtype=np.int64), empty, empty, empty, empty)
+    mean0, d0 = head if head is not None else _head(rr_in)
     # neurokit2 works on peaks; its rr[0] is undefined and replaced by the mean. Prepend the
     # same placeholder so index j here is interval j-1 of the input.
-    rr = np.concatenate(([rr_in.mean()], rr_in))
+    rr = np.concatenate(([mean0], rr_in))
     n = rr.size
     drrs = np.diff(rr, prepend=rr[0])
-    drrs[0] = drrs[1:].mean()
-    floor_s = quantisation_floor_s(resolution_ms)
+    drrs[0] = d0
+    floor_s, alpha, window_width = pr.floor_s, pr.alpha, pr.window
+    c1, c2 = pr.c1, pr.c2
     th1 = _threshold(drrs, alpha, window_width, floor_s)
     with np.errstate(divide="ignore", invalid="ignore"):
         drrs = np.where(th1 != 0, _beyond(drrs, floor_s) / np.where(th1 != 0, th1, 1.0), np.nan)
@@ -194,7 +235,7 @@ def detect_artifacts(
     s22 = np.where(
         drrs >= 0, np.minimum(next1, next2), np.where(drrs < 0, np.maximum(next1, next2), 0.0)
     )
-    (medrr,) = _rolling_quantiles(rr, medfilt_order, (0.5,))
+    (medrr,) = _rolling_quantiles(rr, pr.medfilt, (0.5,))
     mrrs = _beyond(rr - medrr, floor_s)
     mrrs = np.where(mrrs < 0, mrrs * 2.0, mrrs)
     th2 = _threshold(mrrs, alpha, window_width, floor_s)
@@ -245,17 +286,102 @@ def detect_artifacts(
             i += 1
         next_i = i
 
-    def _to_input(idx: list[int]) -> IntArray:
-        a = np.asarray(idx, dtype=np.int64) - 1
-        return a[(a >= 0) & (a < n_in)]
+    flags = np.zeros(n, dtype=np.int64)
+    flags[np.asarray(longshort, dtype=np.int64)] = LONGSHORT
+    flags[np.asarray(ectopic, dtype=np.int64)] = ECTOPIC
+    flags[np.asarray(missed, dtype=np.int64)] = MISSED
+    flags[np.asarray(extra, dtype=np.int64)] = EXTRA
+    flags[0] = NORMAL  # the placeholder is no input interval
+    cand_all = np.zeros(n, dtype=bool)
+    cand_all[: n - 2] = cand[: n - 2]
+    del n_in
+    return flags, cand_all
 
-    e, m, x, ls = _to_input(ectopic), _to_input(missed), _to_input(extra), _to_input(longshort)
-    flags = np.zeros(n_in, dtype=np.int64)
-    flags[ls] = LONGSHORT
-    flags[e] = ECTOPIC
-    flags[m] = MISSED
-    flags[x] = EXTRA
-    return Detection(flags, e, m, x, ls)
+
+#: Reach of one interval's value on the flags, in positions: two 91-beat threshold windows
+#: chained through the 11-beat median (45 + 5 + 45) plus the classification's 2-3
+#: neighbours. ``_REACH`` is a safe bound; ``_EXACT`` is how far from a slice's cut edge its
+#: values are exact (the slice's own placeholder and truncated windows reach ~55).
+_REACH = 130
+_EXACT = 100
+_MARGIN = _REACH + _EXACT
+
+
+def redetect_artifacts(
+    rr_ms: FloatArray, previous: Detection, changed: IntArray, *, resolution_ms: float = 0.0
+) -> Detection:
+    """``detect_artifacts(rr_ms)`` after a few intervals of an already analysed run changed.
+
+    Flags are local: an interval's flag depends only on the intervals within ``_REACH``
+    positions (the threshold windows) and on the run's mean RR and mean dRR (neurokit2's
+    start placeholder, only near the start). So only the positions near ``changed`` (and
+    the start) are detected again, on slices with ``_MARGIN`` extra context, and spliced
+    into ``previous`` where the classification loop is in its fresh state on both sides
+    (two consecutive non-candidates: nothing earlier can skip or flag a later position).
+    When no such splice point exists the whole run is detected again. The result equals
+    ``detect_artifacts(rr_ms, resolution_ms=resolution_ms)`` (default constants).
+
+    Parameters
+    ----------
+    rr_ms
+        The changed run, ms, same length as the one ``previous`` was detected on.
+    previous
+        Detection of the run before the change.
+    changed
+        Indices of the intervals whose value changed.
+    resolution_ms
+        As for :func:`detect_artifacts`.
+    """
+    rr_in = np.asarray(rr_ms, dtype=np.float64) / 1000.0
+    n_in = rr_in.size
+    if changed.size == 0:
+        return previous
+    if n_in < 4 * _MARGIN or previous.flags.size != n_in:
+        return detect_artifacts(rr_ms, resolution_ms=resolution_ms)
+    pr = _Params(0.13, 0.17, 5.2, 91, 11, quantisation_floor_s(resolution_ms))
+    head = _head(rr_in)
+    n = n_in + 1  # internal positions
+    flags = np.concatenate(([NORMAL], previous.flags))
+    # dirty internal positions: the start (placeholder) and around each change
+    pos = np.sort(np.concatenate(([0], changed + 1)))
+    cut = np.flatnonzero(np.diff(pos) > 2 * _MARGIN) + 1
+    groups = np.split(pos, cut)
+    # slices cost a fixed overhead each: when they would cover much of the run, one full
+    # detection is cheaper (same flags either way)
+    if sum(int(g[-1]) - int(g[0]) + 2 * (_REACH + _MARGIN) for g in groups) > 0.4 * n:
+        return detect_artifacts(rr_ms, resolution_ms=resolution_ms)
+    for grp in groups:
+        a, b = max(0, int(grp[0]) - _REACH), min(n, int(grp[-1]) + _REACH + 1)
+        if a < _MARGIN:
+            a = 0
+        if b > n - _MARGIN:
+            b = n
+        s0 = max(0, a - _MARGIN)
+        s1 = min(n, b + _MARGIN)
+        # slice of internal positions [s0, s1) is input [s0 - 1, s1 - 1); at s0 = 0 the
+        # run's own start is inside, with the whole run's head values
+        if s0 == 0:
+            f, c = _detect_core(rr_in[: s1 - 1], pr, head)
+        else:
+            f, c = _detect_core(rr_in[s0 - 1 : s1 - 1], pr, None)
+            # _detect_core prepends a placeholder: its position j is internal s0 - 1 + j
+            f, c = f[1:], c[1:]
+        lo = a
+        if a > 0:
+            lo = next(
+                (q for q in range(a, s0 + _EXACT + 2, -1) if not (c[q - 2 - s0] or c[q - 1 - s0])),
+                -1,
+            )
+        hi = b
+        if b < n:
+            hi = next(
+                (q for q in range(b, s1 - _EXACT) if not (c[q - 2 - s0] or c[q - 1 - s0])), -1
+            )
+        if lo < 0 or hi < 0:
+            return detect_artifacts(rr_ms, resolution_ms=resolution_ms)
+        flags[lo:hi] = f[lo - s0 : hi - s0]
+    flags[0] = NORMAL
+    return _detection(flags)
 
 
 def irregular_fraction(rr_ms: FloatArray, segment: IntArray, rel: float = 0.2) -> float:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from biofeedback.hrv._types import FloatArray
-from biofeedback.hrv.artifacts import Detection, detect_artifacts
+from biofeedback.hrv.artifacts import Detection, detect_artifacts, redetect_artifacts
 
 
 def _fix_misaligned(
@@ -203,9 +203,16 @@ def correct_artifacts(
         passes = 1
         # a pass that changed no beat leaves the series as it was, so detecting again
         # would find the same artefacts and stop: stop now
+        prev_rr = rr
         while iterative and passes < 20 and n_changed:
             cur_rr = np.diff(peaks) * 1000.0
-            new = detect_artifacts(cur_rr, resolution_ms=resolution_ms)
+            if cur_rr.size == prev_rr.size:
+                # only moves: detect again near the moved beats only (same flags)
+                moved = np.flatnonzero(cur_rr != prev_rr)
+                new = redetect_artifacts(cur_rr, det, moved, resolution_ms=resolution_ms)
+            else:
+                new = detect_artifacts(cur_rr, resolution_ms=resolution_ms)
+            prev_rr = cur_rr
             if new.count == 0 or new.count >= det.count:
                 break
             det = new

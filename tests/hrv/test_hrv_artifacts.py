@@ -187,3 +187,28 @@ def test_dense_sample_entropy_counts_equal_kd_tree_counts() -> None:
             (int(tb.count_neighbors(tb, r, p=np.inf)) - nt) // 2,
         )
         assert _sampen_counts_dense(x, 2, r) == want
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_redetection_near_changes_equals_full_detection(seed: int) -> None:
+    # source: property: flags are local (threshold windows of 91 beats), so detecting
+    # again only around changed intervals must give exactly the full detection, including
+    # changes next to the start (neurokit2's mean placeholder) and the end.
+    from biofeedback.hrv.artifacts import redetect_artifacts
+
+    rng = np.random.default_rng(seed)
+    clean = simulate_rr(3000.0, seed=seed)
+    rr = inject_artifacts(clean, rate=0.03, seed=seed).rr_ms
+    old = detect_artifacts(rr, resolution_ms=1.0)
+    n = rr.size
+    spots = [int(v) for v in rng.integers(0, n, size=int(rng.integers(1, 30)))]
+    spots += [0, 3, n - 1, n - 4][: 1 + seed % 4]
+    new = rr.copy()
+    for k in spots:
+        new[k] *= rng.choice([0.55, 0.8, 1.25, 1.9])
+    changed = np.flatnonzero(new != rr)
+    got = redetect_artifacts(new, old, changed, resolution_ms=1.0)
+    want = detect_artifacts(new, resolution_ms=1.0)
+    np.testing.assert_array_equal(got.flags, want.flags)
+    for key in ("ectopic", "missed", "extra", "longshort"):
+        np.testing.assert_array_equal(getattr(got, key), getattr(want, key))
