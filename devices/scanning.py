@@ -128,11 +128,13 @@ async def scan_straps(
     *,
     adapter: str | None = None,
     backend: type | None = None,
+    session_s: float = 2.5,
     **scanner_kwargs: Any,
 ) -> list[ScanResult]:
     """Scan ``timeout_s`` seconds for straps advertising the Heart Rate service 0x180D.
 
     Straps already connected to the OS are listed too (``connected=True``, RSSI unknown).
+    Discovery restarts every ``session_s`` seconds (see `find_target`).
     Returns them strongest first (`strongest_first`). ``adapter`` (``"hci1"``) picks the
     BlueZ adapter; by default the lowest-numbered powered one. ``backend`` and
     ``scanner_kwargs`` go to ``bleak.BleakScanner``. Errors from the radio stack propagate
@@ -157,11 +159,16 @@ async def scan_straps(
         backend=backend,
         **_scanner_kwargs(chosen, scanner_kwargs, platform=backend is None),
     )
-    await scanner.start()
-    try:
-        await asyncio.sleep(timeout_s)
-    finally:
-        await scanner.stop()
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout_s
+    while (left := end - loop.time()) > 0:
+        await scanner.start()
+        try:
+            # a fresh discovery session now and then: the kernel reports each advertiser
+            # once per session, and that one report is sometimes lost
+            await asyncio.sleep(min(left, session_s))
+        finally:
+            await scanner.stop()
     return strongest_first(list(found.values()))
 
 
@@ -193,7 +200,7 @@ async def find_target(
     adapter: str | None = None,
     prefer_address: str | None = None,
     settle_s: float = 1.0,
-    session_s: float = 4.0,
+    session_s: float = 2.5,
     backend: type | None = None,
     scanner_kwargs: Mapping[str, Any] | None = None,
 ) -> ScanResult | None:

@@ -169,3 +169,14 @@ async def test_a_discovery_session_that_misses_the_strap_is_restarted(bluez: Fak
     await c.finish()
     assert bluez.adapters[0].session >= 2
     assert _states(c).count(LinkState.SCANNING) == 1  # one scan attempt, two sessions
+
+
+async def test_scan_restarts_discovery_so_a_lost_report_is_not_fatal(bluez: FakeBluez) -> None:
+    from devices.ble import scan_straps
+
+    dev = bluez.device
+    assert dev is not None
+    dev.miss_sessions = 1  # the first session never reports it
+    found = await scan_straps(3.0)
+    assert [r.address for r in found] == [bluez.strap.address]
+    assert bluez.adapters[0].session == 2
