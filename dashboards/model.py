@@ -104,6 +104,7 @@ class PhaseMetrics:
     metrics: dict[str, float | None]
     reliable: bool
     warnings: tuple[str, ...] = ()
+    grade: str = ""  # the engine's quality grade (good/acceptable/poor/withheld), if any
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,8 @@
 Each session walks a protocol's phases with physiology that calms during practice
 (`biofeedback.synth.simulate_rr`); beats and phase markers go through the real
 `biofeedback.sessions.store.SessionWriter`, and each finished session's analysis is cached
-(`biofeedback.sessions.compare.cache_analysis`) as ``record``/``import`` do. Output is deterministic
-for a seed.
+(`biofeedback.sessions.analysis.cache_analysis`) as ``record``/``import`` do. Output is
+deterministic for a seed.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def populate_store(
     ``cache_analyses=False`` leaves the analysis cache empty (a store from before it existed).
     """
     from biofeedback.beats import TICKS_PER_S, Beat
-    from biofeedback.sessions.compare import cache_analysis
+    from biofeedback.sessions.analysis import cache_analysis
     from biofeedback.sessions.protocols import load_protocol
     from biofeedback.sessions.store import Marker, MarkerKind, NewSession, SessionStatus, Store
     from biofeedback.synth import Phase, simulate_rr

@@ -8,18 +8,22 @@ from urllib.parse import parse_qs, urlencode
 
 from dash import dcc, html
 
-# Display precision per metric-key suffix (units are in the key, DESIGN.md §5).
-_DECIMALS = {"_ms": 1, "_ms2": 0, "_bpm": 1, "_pct": 1, "_Hz": 3, "_nu": 1}
-
 
 def fmt(value: float | None, key: str = "") -> str:
-    """A metric for a table cell: ``—`` for missing, precision by unit."""
-    if value is None:
-        return "—"
-    for suffix, d in _DECIMALS.items():
-        if key.endswith(suffix):
-            return f"{value:,.{d}f}"
-    return f"{value:.2f}"
+    """A metric for a table cell: the catalogue's digits (`biofeedback.hrv.catalog`), ``—``
+    for missing."""
+    from biofeedback.hrv.catalog import format_value
+
+    return format_value(key, value, missing="—")
+
+
+def metric_header(key: str, prefix: str = "") -> html.Span:
+    """A column header for metric ``key``: its label and unit, its meaning as a tooltip."""
+    from biofeedback.hrv.catalog import metric
+
+    m = metric(key)
+    tip = "; ".join(x for x in (m.meaning, m.reference) if x)
+    return html.Span(f"{prefix}{m.header}", title=tip or None)
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -38,7 +42,7 @@ def alert(text: Any, level: str = "warn", **kw: Any) -> html.Div:
 
 
 def table(
-    headers: Sequence[str],
+    headers: Sequence[Any],
     rows: Sequence[Sequence[Any]],
     *,
     row_classes: Sequence[str] | None = None,

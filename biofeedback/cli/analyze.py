@@ -1,4 +1,4 @@
-"""``biofeedback analyze FILE``: offline HRV of an RR file or capture (DESIGN.md §5)."""
+"""``biofeedback analyze FILE``: offline HRV of an RR file or capture (docs/architecture.md §5)."""
 
 from __future__ import annotations
 

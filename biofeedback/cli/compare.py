@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -20,34 +19,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-_HEAD = {
-    "MeanHR_bpm": "HR bpm",
-    "RMSSD_ms": "RMSSD ms",
-    "lnRMSSD": "lnRMSSD",
-    "SDNN_ms": "SDNN ms",
-    "HF_ms2": "HF ms²",
-    "LFHF": "LF/HF",
-    "StressIndex": "Stress",
-    "BreathingRate_per_min": "Breath/min",
-    "ArtifactRate_pct": "Artef %",
-}
-_DIGITS = {"lnRMSSD": 2, "LFHF": 2, "HF_ms2": 0}
-
-
 def _cell(key: str, v: float | None) -> str:
-    return "-" if v is None or not math.isfinite(v) else f"{v:.{_DIGITS.get(key, 1)}f}"
+    from biofeedback.hrv.catalog import format_value
+
+    return format_value(key, v, missing="-")
 
 
 def format_session(c: SessionComparison) -> str:
+    """A readable table of one session's comparison (headers from the metric catalogue)."""
+    from biofeedback.hrv.catalog import metric
     from biofeedback.sessions.compare import PHASE_KEYS
 
-    """A readable table of one session's comparison."""
     when = dt.datetime.fromtimestamp(c.started_at).strftime("%Y-%m-%d %H:%M")
     lines = [
         f"Session {c.session_id}  {c.title or ''}  {when}  protocol {c.protocol}  ({c.status})"
     ]
     head = f"{'phase':<18s}{'kind':<10s}{'beats':>6s}" + "".join(
-        f"{_HEAD[k]:>11s}" for k in PHASE_KEYS
+        f"{metric(k).short:>11s}" for k in PHASE_KEYS
     )
     lines.append(head)
     n_of_kind = {k.kind: sum(p.kind == k.kind for p in c.phases) for k in c.by_kind}
@@ -90,7 +78,8 @@ def format_comparison(mc: MultiComparison) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from biofeedback.cli.options import db_path
-    from biofeedback.sessions.compare import compare_sessions, comparison_to_json
+    from biofeedback.sessions.compare import compare_sessions
+    from biofeedback.sessions.compare_json import comparison_to_json
     from biofeedback.sessions.store import SessionReader
 
     path = db_path(args)

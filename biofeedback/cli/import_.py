@@ -242,7 +242,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from biofeedback.files import detect_format, read_readings
-    from biofeedback.sessions.compare import cache_analysis
+    from biofeedback.sessions.analysis import cache_analysis
     from biofeedback.sessions.store import SessionReader
 
     path = Path(args.file)

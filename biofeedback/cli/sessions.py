@@ -6,10 +6,14 @@ import argparse
 import datetime as dt
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from biofeedback.cli.options import db_missing, db_path, shown
 from biofeedback.sessions.store import SessionInfo, SessionReader
 from biofeedback.terminal import printable
+
+if TYPE_CHECKING:
+    from biofeedback.sessions.view import SessionViews
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -31,24 +35,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def artifact_rate(reader: SessionReader, session_id: int) -> float | None:
-    """Fraction of beats flagged as artefacts (Lipponen & Tarvainen 2019), per segment.
+def artifact_rate(views: SessionViews, info: SessionInfo) -> float | None:
+    """Fraction of beats flagged as artefacts, from the session's saved analysis.
 
-    ``None`` when the HRV engine is not available or the session has fewer than 3 beats.
+    ``None`` when the session has too few beats to analyse.
     """
-    try:
-        from biofeedback.hrv.artifacts import detect_artifacts
-    except ImportError:
-        return None
-    import numpy as np
+    from biofeedback.sessions.analysis import MIN_BEATS
 
-    beats = reader.beats(session_id)
-    if len(beats) < 3:
-        return None
-    flagged = 0
-    for _, seg in beats.groupby("segment", sort=False):
-        flagged += detect_artifacts(seg["rr_ms"].to_numpy(dtype=np.float64)).count
-    return flagged / len(beats)
+    whole = views.analysis(info.id, info).whole
+    return None if whole.n_beats < MIN_BEATS else whole.artifacts.rate
 
 
 def _iso(t: float) -> str:
@@ -100,10 +95,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"no sessions yet (no database at {path})")
         return 0
     with SessionReader(path) as reader:
+        from biofeedback.sessions.view import SessionViews
+
+        # Analyses missing from the store's cache are computed once and saved.
+        views = SessionViews(reader)
         infos = reader.list_sessions(
             tag=args.tag, protocol=args.protocol, participant=args.participant, study=args.study
         )
-        rates = {i.id: (None if args.no_artifacts else artifact_rate(reader, i.id)) for i in infos}
+        rates = {i.id: (None if args.no_artifacts else artifact_rate(views, i)) for i in infos}
     if args.json:
         json.dump([as_json(i, rates[i.id]) for i in infos], sys.stdout, indent=2)
         print()

@@ -41,7 +41,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from biofeedback.reports.model import METRIC_INFO, SessionReport
+from biofeedback.hrv.catalog import metric
+from biofeedback.reports.model import SessionReport
 
 __all__ = [
     "BEATS_COLUMNS",
@@ -154,17 +155,17 @@ def metrics_csv(reports: Sequence[SessionReport]) -> str:
     for rep in reports:
         sid = rep.info.id
         rows = [("session", "", 0.0, rep.info.duration_s, rep.overall.n_beats, rep.overall)]
-        rows += [(p.name, p.kind, p.start_s, p.end_s, p.n_beats, p.result) for p in rep.phases]
+        rows += [(p.name, p.kind, p.start_s, p.end_s, p.n_beats, p) for p in rep.phases]
         for scope, kind, a, b, n, res in rows:
             for key in METRIC_KEYS:
-                unit = METRIC_INFO[key][1] if key in METRIC_INFO else ""
+                unit = metric(key).unit
                 w.writerow(
                     [sid, text_cell(scope), text_cell(kind), _num(float(a)), _num(float(b)), n,
                      str(res.reliable).lower(), text_cell(key), _num(res.metrics.get(key)),
                      text_cell(unit), "", "", ""]
                 )  # fmt: skip
         for d in rep.comparison.differences:
-            unit = METRIC_INFO[d.metric][1] if d.metric in METRIC_INFO else ""
+            unit = metric(d.metric).unit
             w.writerow(
                 [sid, text_cell(d.contrast), "difference", "", "", "", "", text_cell(d.metric),
                  _num(d.estimate), text_cell(unit), _num(d.ci_low), _num(d.ci_high),

@@ -28,22 +28,15 @@ in real Chromium with a dialog listener.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Sequence
 from typing import Any
 
+from biofeedback.hrv.catalog import CATALOG, REFERENCES, format_value, metric
 from biofeedback.reports.markup import SLOT as _SLOT
 from biofeedback.reports.markup import Html as _Html
 from biofeedback.reports.markup import PrintFigure, PrintPage
 from biofeedback.reports.markup import esc as _e
-from biofeedback.reports.model import (
-    CAVEAT,
-    METRIC_INFO,
-    REFERENCES,
-    TABLE_METRICS,
-    ReportBundle,
-    SessionReport,
-)
+from biofeedback.reports.model import CAVEAT, TABLE_METRICS, ReportBundle, SessionReport
 
 __all__ = [
     "PAPER_SIZES",
@@ -54,7 +47,7 @@ __all__ = [
 ]
 
 #: Point budget per trace on screen (a 1 h session, ~4-5 k beats, is drawn in full) and on
-#: paper (min/max decimation above it; see `biofeedback.report_figures.decimate_minmax`).
+#: paper (min/max decimation above it; see `biofeedback.plots.common.decimate_minmax`).
 SCREEN_MAX_POINTS = 6000
 PRINT_MAX_POINTS = 1500
 
@@ -99,15 +92,8 @@ table, .verdict, .caveat { break-inside: avoid; page-break-inside: avoid; }
 """
 
 
-def _fmt(v: float | None, digits: int = 1) -> str:
-    if v is None or not math.isfinite(v):
-        return "–"
-    a = abs(v)
-    if a >= 1000:
-        return f"{v:,.0f}"
-    if 0 < a < 0.1:
-        return f"{v:.3f}"
-    return f"{v:.{digits}f}"
+def _fmt(v: float | None, key: str = "", digits: int | None = None) -> str:
+    return format_value(key, v, digits=digits)
 
 
 def _duration(s: float) -> str:
@@ -201,23 +187,31 @@ def _header(rep: SessionReport) -> str:
 def _phase_table(rep: SessionReport) -> str:
     cols: list[tuple[str | _Html, Any, int]] = [("whole session", rep.overall, rep.overall.n_beats)]
     cols += [
-        (_Html(f"{_e(p.name)}<br><span class='muted'>{_e(p.kind)}</span>"), p.result, p.n_beats)
+        (_Html(f"{_e(p.name)}<br><span class='muted'>{_e(p.kind)}</span>"), p, p.n_beats)
         for p in rep.phases
     ]
     head = "".join(f"<th>{_e(c[0])}</th>" for c in cols)
     out = [f"<table class='metrics'><thead><tr><th>metric</th>{head}</tr></thead><tbody>"]
     out.append("<tr><td>beats</td>" + "".join(f"<td>{n}</td>" for _, _, n in cols) + "</tr>")
-    for key, label, unit in TABLE_METRICS:
-        nd = 3 if unit == "Hz" else 2 if unit == "" else 1
-        cells = "".join(f"<td>{_fmt(res.metrics.get(key), nd)}</td>" for _, res, _ in cols)
-        u = f" <span class='muted'>({_e(unit)})</span>" if unit else ""
-        out.append(f"<tr><td>{_e(label)}{u}</td>{cells}</tr>")
+    for key in TABLE_METRICS:
+        m = metric(key)
+        cells = "".join(f"<td>{_fmt(res.metrics.get(key), key)}</td>" for _, res, _ in cols)
+        u = f" <span class='muted'>({_e(m.unit)})</span>" if m.unit else ""
+        out.append(f"<tr><td title='{_e(m.meaning)}'>{_e(m.label)}{u}</td>{cells}</tr>")
     out.append(
         "<tr><td>reliable</td>"
         + "".join(
             f"<td>{'yes' if res.reliable else '<b class=warn>no</b>'}</td>" for _, res, _ in cols
         )
-        + "</tr></tbody></table>"
+        + "</tr>"
+        + (
+            "<tr><td>quality grade</td>"
+            + "".join(f"<td>{_e(res.grade or '–')}</td>" for _, res, _ in cols)
+            + "</tr>"
+            if any(res.grade for _, res, _ in cols)
+            else ""
+        )
+        + "</tbody></table>"
     )
     return "\n".join(out)
 
@@ -232,11 +226,12 @@ def _differences(rep: SessionReport) -> str:
     ]
     for d in diffs:
         ci = "–" if d.ci_low is None or d.ci_high is None else (
-            f"{_fmt(d.ci_low, 2)} to {_fmt(d.ci_high, 2)}")  # fmt: skip
+            f"{_fmt(d.ci_low, d.metric, 2)} to {_fmt(d.ci_high, d.metric, 2)}")  # fmt: skip
         reading = "within noise" if d.within_noise else "beyond noise"
         out.append(
-            f"<tr><td>{_e(d.contrast)}</td><td>{_e(d.metric)}</td><td>{_fmt(d.a_value, 2)}</td>"
-            f"<td>{_fmt(d.b_value, 2)}</td><td>{_fmt(d.estimate, 2)}</td><td>{ci}</td>"
+            f"<tr><td>{_e(d.contrast)}</td><td>{_e(metric(d.metric).header)}</td>"
+            f"<td>{_fmt(d.a_value, d.metric, 2)}</td><td>{_fmt(d.b_value, d.metric, 2)}</td>"
+            f"<td>{_fmt(d.estimate, d.metric, 2)}</td><td>{ci}</td>"
             f"<td>{d.n_windows_a} / {d.n_windows_b}</td><td>{reading}</td></tr>"
         )
     out.append("</tbody></table>")
@@ -249,58 +244,19 @@ def _differences(rep: SessionReport) -> str:
 
 
 def _figures(rep: SessionReport, fig: _Figures) -> str:
-    import numpy as np
+    from biofeedback.plots import session as plots
+    from biofeedback.plots.style import REPORT_STYLE
 
-    from biofeedback import report_figures as rf
-
-    b = rep.beats
-    t = b["t_s"].to_numpy(dtype=np.float64)
-    rr = b["rr_ms"].to_numpy(dtype=np.float64)
-    seg = b["segment"].to_numpy(dtype=np.int64)
-    art = rep.artefact
-    sid = rep.info.id
+    v, sid, n = rep.view, rep.info.id, fig.max_points
     out = [
-        fig(
-            rf.tachogram_figure(t, rr, seg, art, rep.phases, rep.gaps, max_points=fig.max_points),
-            f"tachogram-{sid}",
-        )
+        fig(plots.tachogram(v, REPORT_STYLE, max_points=n), f"tachogram-{sid}"),
+        fig(plots.rolling_rmssd(v, REPORT_STYLE, max_points=n), f"rmssd-{sid}"),
+        # SD1/SD2 from ``metrics`` (not ``withheld_metrics``): an unreliable record prints none.
+        fig(plots.poincare(v, REPORT_STYLE, max_points=n), f"poincare-{sid}"),
     ]
-    w = rep.settings.rolling_window_s
-    rm = rf.rolling_rmssd(t, rr, seg, art, window_s=w)
-    rmf = rf.rolling_rmssd_figure(t, rm, seg, rep.phases, window_s=w, max_points=fig.max_points)
-    out.append(fig(rmf, f"rmssd-{sid}"))
-    ov = rep.overall
-    nn_groups: list[str] = []
-    if len(ov.nn_ms):
-        ph = np.full(len(ov.nn_ms), "(no phase)", dtype=object)
-        for p in rep.phases:
-            ph[(ov.nn_t_s >= p.start_s) & (ov.nn_t_s < p.end_s)] = p.name
-        nn_groups = ph.tolist()
-    # ``metrics`` (not ``withheld_metrics``): an unreliable record prints no SD1/SD2.
-    sd1 = ov.metrics.get("SD1_ms")
-    sd2 = ov.metrics.get("SD2_ms")
-    out.append(
-        fig(
-            rf.poincare_figure(
-                ov.nn_ms,
-                ov.nn_segment,
-                nn_groups,
-                sd1_ms=sd1,
-                sd2_ms=sd2,
-                max_points=fig.max_points,
-            ),
-            f"poincare-{sid}",
-        )
-    )
-    spectra = [
-        rf.SpectrumLine(p.name, p.result.spectrum.freq_hz, p.result.spectrum.psd_ms2_hz)
-        for p in rep.phases
-        if p.result.spectrum is not None
-    ]
-    if not spectra and ov.spectrum is not None:
-        spectra = [rf.SpectrumLine("whole session", ov.spectrum.freq_hz, ov.spectrum.psd_ms2_hz)]
-    if spectra:
-        out.append(fig(rf.psd_figure(spectra), f"psd-{sid}"))
+    psd = plots.psd(v, REPORT_STYLE)
+    if psd is not None:
+        out.append(fig(psd, f"psd-{sid}"))
     else:
         out.append("<p class='muted'>No spectrum: less than 60 s of gap-free data.</p>")
     return "\n".join(out)
@@ -338,10 +294,10 @@ def _methods(rep: SessionReport) -> str:
 
 def _references() -> str:
     rows = "".join(
-        f"<tr><td>{_e(label)}{(' (' + _e(unit) + ')') if unit else ''}</td>"
-        f"<td style='text-align:left'>{_e(what)}</td><td style='text-align:left'>{_e(ref)}</td>"
-        f"</tr>"
-        for label, unit, what, ref in METRIC_INFO.values()
+        f"<tr><td>{_e(m.header)}</td>"
+        f"<td style='text-align:left'>{_e(m.meaning)}</td>"
+        f"<td style='text-align:left'>{_e(m.reference)}</td></tr>"
+        for m in CATALOG.values()
     )
     refs = "".join(f"<li>{_e(v)}</li>" for v in REFERENCES.values())
     return (
@@ -376,22 +332,23 @@ def _session_section(rep: SessionReport, fig: _Figures, first: bool, multi: bool
 
 
 def _comparison_section(bundle: ReportBundle, fig: _Figures) -> str:
-    from biofeedback import report_figures as rf
+    from biofeedback.plots.compare import SessionLine, comparison_figure
+    from biofeedback.plots.style import REPORT_STYLE
 
     reps = bundle.sessions
     kinds = ["baseline", "practice", "recovery"]
     names = [f"#{r.info.id} {r.started_at:%Y-%m-%d}" for r in reps]
     rows: list[str] = []
-    values: list[list[float | None]] = []
+    lines: list[SessionLine] = []
     for r, name in zip(reps, names, strict=True):
         by_kind = {p.kind: p.metrics for p in r.comparison.by_kind}
         vals = [by_kind.get(k, {}).get("RMSSD_ms") for k in kinds]
-        values.append(vals)
+        lines.append(SessionLine(name, tuple(zip(kinds, vals, strict=True))))
         hr = [by_kind.get(k, {}).get("MeanHR_bpm") for k in kinds]
         rows.append(
             f"<tr><td>{_e(name)} {_e(r.title)}</td>"
-            + "".join(f"<td>{_fmt(v)}</td>" for v in vals)
-            + "".join(f"<td>{_fmt(v)}</td>" for v in hr)
+            + "".join(f"<td>{_fmt(v, 'RMSSD_ms')}</td>" for v in vals)
+            + "".join(f"<td>{_fmt(v, 'MeanHR_bpm')}</td>" for v in hr)
             + f"<td>{'yes' if r.overall.reliable else 'no'}</td></tr>"
         )
     head = "".join(f"<th>RMSSD {k}</th>" for k in kinds) + "".join(
@@ -407,7 +364,7 @@ def _comparison_section(bundle: ReportBundle, fig: _Figures) -> str:
             *rows,
             "</tbody></table>",
             "<p class='muted'>RMSSD in ms, HR in bpm; each phase kind pools its phases.</p>",
-            fig(rf.comparison_figure("RMSSD (ms)", names, kinds, values), "compare-rmssd"),
+            fig(comparison_figure(lines, "RMSSD_ms", REPORT_STYLE), "compare-rmssd"),
             "</section>",
         ]
     )

@@ -15,8 +15,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+from biofeedback.hrv.catalog import REFERENCES
 from biofeedback.reports.csv_export import _ticks
-from biofeedback.reports.model import CAVEAT, REFERENCES, ReportBundle, SessionReport
+from biofeedback.reports.model import CAVEAT, ReportBundle, SessionReport
 
 __all__ = ["SCHEMA_PATH", "SCHEMA_VERSION", "load_schema", "report_json", "write_json"]
 
@@ -51,7 +52,7 @@ def _iso(ts: float | None) -> str | None:
 
 def _session(rep: SessionReport) -> dict[str, Any]:
     from biofeedback.hrv import METRIC_KEYS
-    from biofeedback.sessions.compare import difference_to_json
+    from biofeedback.sessions.compare_json import difference_to_json
 
     info = rep.info
     b = rep.beats
@@ -94,10 +95,10 @@ def _session(rep: SessionReport) -> dict[str, Any]:
                 "start_s": p.start_s,
                 "end_s": p.end_s,
                 "n_beats": p.n_beats,
-                "reliable": p.result.reliable,
-                "warnings": list(p.result.warnings),
-                "artifacts": p.result.artifacts.to_json_dict(),
-                "metrics": {k: p.result.metrics.get(k) for k in METRIC_KEYS},
+                "reliable": p.reliable,
+                "warnings": list(p.warnings),
+                "artifacts": p.artifacts.to_json_dict(),
+                "metrics": {k: p.metrics.get(k) for k in METRIC_KEYS},
             }
             for p in rep.phases
         ],

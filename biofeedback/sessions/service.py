@@ -302,7 +302,7 @@ class Recording:
             if self.capture is not None:
                 self.capture.close()
         if analyse:
-            from biofeedback.sessions.compare import cache_analysis
+            from biofeedback.sessions.analysis import cache_analysis
 
             cache_analysis(self.store, result.session_id)
         return result

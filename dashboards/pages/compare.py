@@ -7,19 +7,48 @@ from typing import Any
 import numpy as np
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
-from dashboards import figures
+from biofeedback.hrv.catalog import header, label
+from biofeedback.plots.compare import comparison_figure, difference_figure
+from biofeedback.plots.style import DASH_STYLE
 from dashboards.data import COMPARE_METRICS, TABLE_METRICS, DashboardData, friendly
 from dashboards.model import Comparison, PhaseMetrics
 from dashboards.pages.session import phase_table
-from dashboards.ui import alert, fmt, make_search, parse_ids, query, table
+from dashboards.ui import alert, fmt, make_search, metric_header, parse_ids, query, table
 
 #: Above this many sessions the per-session tables fold away and pooled medians lead.
 MANY = 8
 
 
+def comparison_lines(cmp: Comparison, metric: str) -> list[Any]:
+    """One `biofeedback.plots.compare.SessionLine` of ``metric`` per session, phase order."""
+    from biofeedback.plots.compare import SessionLine
+
+    by_session: dict[int, list[tuple[str, float | None]]] = {}
+    for pm in cmp.phases:
+        if pm.phase != "all":
+            by_session.setdefault(pm.session_id, []).append((pm.phase, pm.metrics.get(metric)))
+    return [SessionLine(f"#{sid}", tuple(pts)) for sid, pts in by_session.items()]
+
+
+def difference_rows(cmp: Comparison, metric: str) -> list[Any]:
+    """`biofeedback.plots.compare.DifferenceRow` of each computable difference of ``metric``."""
+    from biofeedback.plots.compare import DifferenceRow
+
+    return [
+        DifferenceRow(
+            d.phase if d.session_id is None else f"#{d.session_id} {d.phase}",
+            d.delta,
+            d.ci_low,
+            d.ci_high,
+        )
+        for d in cmp.differences
+        if d.metric == metric and d.delta is not None
+    ]
+
+
 def pooled_table(cmp: Comparison) -> html.Table:
-    keys = cmp.metrics or TABLE_METRICS
     """Median (and session count) of each metric per phase, over the sessions."""
+    keys = cmp.metrics or TABLE_METRICS
     order: list[str] = []
     by_phase: dict[str, list[PhaseMetrics]] = {}
     for p in cmp.phases:
@@ -39,7 +68,7 @@ def pooled_table(cmp: Comparison) -> html.Table:
         rows.append([ph, pms[0].kind, str(len(pms)), *cells])
         classes.append(pms[0].kind)
     return table(
-        ["phase", "kind", "sessions", *[f"median {k}" for k in keys]],
+        ["phase", "kind", "sessions", *[metric_header(k, "median ") for k in keys]],
         rows,
         row_classes=classes,
         left=(0, 1),
@@ -69,13 +98,13 @@ def differences_table(cmp: Comparison, metric: str) -> html.Table | html.Div:
         )
     if not rows:  # a table of headers over nothing reads like a rendering bug
         return html.Div(
-            f"No differences from baseline for {metric}: they need a practice or recovery "
+            f"No differences from baseline for {label(metric)}: they need a practice or recovery "
             "phase besides the baseline.",
             className="bf-muted",
             id="compare-diffs",
         )
     return table(
-        ["session", "difference", f"Δ {metric}", "95 % CI", "verdict"],
+        ["session", "difference", metric_header(metric, "Δ "), "95 % CI", "verdict"],
         rows,
         left=(0, 1, 4),
         id="compare-diffs",
@@ -133,7 +162,7 @@ def layout(data: DashboardData, search: str | None) -> Any:
             html.Span("metric"),
             dcc.Dropdown(
                 id="cmp-metric",
-                options=options,
+                options=[{"label": header(k), "value": k} for k in options],
                 value=metric,
                 clearable=False,
                 className="bf-dd",
@@ -188,15 +217,17 @@ def layout(data: DashboardData, search: str | None) -> Any:
                     html.Div(
                         dcc.Graph(
                             id="compare-fig",
-                            figure=figures.compare_figure(cmp, metric),
+                            figure=comparison_figure(
+                                comparison_lines(cmp, metric), metric, DASH_STYLE
+                            ),
                             config={"displaylogo": False},
                         ),
                         className="bf-card bf-grow",
                     ),
                     html.Div(
                         alert(
-                            f"No differences for {metric}: they need a baseline and a later "
-                            "phase (and get CIs for MeanHR_bpm, RMSSD_ms, lnRMSSD).",
+                            f"No differences for {label(metric)}: they need a baseline and a "
+                            "later phase (and get CIs for mean HR, RMSSD and ln RMSSD).",
                             "info",
                         )
                         if not any(
@@ -204,7 +235,9 @@ def layout(data: DashboardData, search: str | None) -> Any:
                         )
                         else dcc.Graph(
                             id="compare-diff-fig",
-                            figure=figures.difference_figure(cmp, metric),
+                            figure=difference_figure(
+                                difference_rows(cmp, metric), metric, DASH_STYLE
+                            ),
                             config={"displaylogo": False},
                         ),
                         className="bf-card bf-grow",

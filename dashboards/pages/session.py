@@ -6,11 +6,12 @@ from typing import Any
 
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
-from dashboards import figures
+from biofeedback.plots import session as plots
+from biofeedback.plots.style import DASH_STYLE
 from dashboards.data import TABLE_METRICS, DashboardData, friendly
 from dashboards.model import PhaseMetrics
 from dashboards.pages.summary import session_card
-from dashboards.ui import alert, fmt, fmt_duration, graph, table
+from dashboards.ui import alert, fmt, fmt_duration, graph, metric_header, table
 
 
 def phase_table(
@@ -30,12 +31,12 @@ def phase_table(
                 fmt_duration(p.end_s - p.start_s) if p.phase != "all" else "",
                 f"{p.n_beats}",
                 *[fmt(p.metrics.get(k), k) for k in keys],
-                "yes" if p.reliable else "no",
+                p.grade or ("yes" if p.reliable else "no"),
             ]
         )
         classes.append(p.kind)
     return table(
-        ["phase", "kind", "length", "beats", *keys, "reliable"],
+        ["phase", "kind", "length", "beats", *[metric_header(k) for k in keys], "quality"],
         rows,
         row_classes=classes,
         left=(0, 1),
@@ -46,6 +47,7 @@ def phase_table(
 def layout(data: DashboardData, session_id: int) -> Any:
     try:
         s = data.series(session_id)
+        v = data.view(session_id)
         pms = data.phase_metrics(session_id)
     except Exception as exc:
         return html.Div(
@@ -97,44 +99,20 @@ def layout(data: DashboardData, session_id: int) -> Any:
             ),
         ]
     )
-    bands: dict[str, float | None] = {}
-    if whole is not None:
-        bands = {b: whole.metrics.get(f"{b}_ms2") for b in ("VLF", "LF", "HF")}
+    psd = plots.psd(v, DASH_STYLE)
     graphs = [
         html.Div(
-            graph(
-                figures.tachogram_figure(
-                    s.t_s,
-                    s.rr_ms,
-                    s.segment,
-                    artefact=s.artefact,
-                    phases=s.phases,
-                    markers=s.markers,
-                    gaps=s.gaps,
-                ),
-                "session-tacho",
-                height=340,
-            ),
+            graph(plots.tachogram(v, DASH_STYLE), "session-tacho", height=340),
             className="bf-card",
         ),
         html.Div(
             [
                 html.Div(
-                    graph(
-                        figures.hr_figure(s.t_s, s.rr_ms, s.segment, phases=s.phases),
-                        "session-hr",
-                        height=260,
-                    ),
+                    graph(plots.heart_rate(v, DASH_STYLE), "session-hr", height=260),
                     className="bf-card bf-grow",
                 ),
                 html.Div(
-                    graph(
-                        figures.rolling_rmssd_figure(
-                            s.rmssd_t_s, s.rmssd_ms, window_s=s.rmssd_window_s, phases=s.phases
-                        ),
-                        "session-rmssd",
-                        height=260,
-                    ),
+                    graph(plots.rolling_rmssd(v, DASH_STYLE), "session-rmssd", height=260),
                     className="bf-card bf-grow",
                 ),
             ],
@@ -143,29 +121,14 @@ def layout(data: DashboardData, session_id: int) -> Any:
         html.Div(
             [
                 html.Div(
-                    graph(
-                        figures.poincare_figure(
-                            s.rr_ms,
-                            s.segment,
-                            artefact=s.artefact,
-                            sd1_ms=s.sd1_ms,
-                            sd2_ms=s.sd2_ms,
-                        ),
-                        "session-poincare",
-                        height=380,
-                    ),
+                    graph(plots.poincare(v, DASH_STYLE), "session-poincare", height=380),
                     className="bf-card bf-grow",
                 ),
                 html.Div(
-                    graph(
-                        figures.psd_figure(s.psd_freq_hz, s.psd_ms2_per_hz, band_power_ms2=bands),
-                        "session-psd",
-                        height=380,
-                    )
-                    if s.psd_freq_hz.size
+                    graph(psd, "session-psd", height=380)
+                    if psd is not None
                     else alert(
-                        "No spectrum: the record is too short for a 300 s Welch window "
-                        "or the HRV engine is unavailable.",
+                        "No spectrum: less than 60 s of gap-free data.",
                         "info",
                     ),
                     className="bf-card bf-grow",

@@ -6,7 +6,8 @@ from typing import Any
 
 from dash import dcc, html
 
-from dashboards import figures
+from biofeedback.plots.style import DASH_STYLE
+from biofeedback.plots.trends import practice_figure, trends_figure
 from dashboards.data import DashboardData, friendly
 from dashboards.ui import alert, graph
 
@@ -56,10 +57,15 @@ def layout(data: DashboardData) -> Any:
             *head,
             html.Div(summary, className="bf-card", id="trends-summary"),
             html.Div(
-                graph(figures.trends_figure(tr), "trends-rmssd", height=360), className="bf-card"
+                graph(trends_figure(tr.days, DASH_STYLE), "trends-rmssd", height=360),
+                className="bf-card",
             ),
             html.Div(
-                graph(figures.practice_figure(tr), "trends-practice", height=300),
+                graph(
+                    practice_figure(tr.week_starts, tr.practice_min, DASH_STYLE),
+                    "trends-practice",
+                    height=300,
+                ),
                 className="bf-card",
             ),
         ]

@@ -32,7 +32,7 @@ def _write(tmp_path: Path, rr: np.ndarray, name: str = "rr.txt") -> Path:
 
 
 def test_json_contract(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # source: DESIGN.md §5 JSON keys; seeded simulated 10-min RR
+    # source: docs/architecture.md §5 JSON keys; seeded simulated 10-min RR
     p = _write(tmp_path, simulate_rr(600.0, seed=1))
     assert analyze.run(_args(str(p), "--json")) == 0
     obj = json.loads(capsys.readouterr().out)

@@ -18,7 +18,7 @@ from biofeedback.sessions.live import LiveWorker
 from biofeedback.sessions.store import SessionReader, Store
 from dashboards import create_app
 from dashboards.app import render_page
-from dashboards.data import DashboardData, rolling_rmssd
+from dashboards.data import DashboardData
 from dashboards.pages import live as live_page
 from dashboards.pages import sessions as sessions_page
 from dashboards.sample import populate_store
@@ -178,21 +178,6 @@ def test_empty_store_says_so(tmp_path: Path) -> None:
     assert "trends-empty" in ids_in(render_page(d, None, "/trends", ""))
     assert "live-unavailable" in ids_in(render_page(d, None, "/live", ""))
     r.close()
-
-
-def test_rolling_rmssd_matches_the_definition_on_a_window() -> None:
-    import numpy as np
-
-    rng = np.random.default_rng(5)
-    rr = 800 + rng.normal(0, 30, 400)
-    t = np.cumsum(rr) / 1000
-    seg = np.zeros(400, np.int64)
-    art = np.zeros(400, bool)
-    _tt, v = rolling_rmssd(t, rr, seg, art, 60.0)
-    k = 300
-    inwin = (t[1:] > t[k + 1] - 60.0) & (t[1:] <= t[k + 1])
-    d = np.diff(rr)[inwin]
-    assert v[k] == pytest.approx(float(np.sqrt(np.mean(d**2))))
 
 
 def _wait(pred: Any, timeout_s: float) -> None:

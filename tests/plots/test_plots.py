@@ -1,4 +1,5 @@
-"""Pure figure builders of the dashboard, called directly on seeded data."""
+"""The figure builders of `biofeedback.plots` (moved from the dashboard's figure tests),
+called directly on seeded data."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ import pytest
 
 pytest.importorskip("plotly")
 
+from biofeedback.plots import common, session
+from biofeedback.plots.compare import comparison_figure, difference_figure
+from biofeedback.plots.style import DASH_STYLE
+from biofeedback.plots.trends import practice_figure, trends_figure
 from dashboards import figures
 from dashboards.model import (
     Comparison,
@@ -17,6 +22,7 @@ from dashboards.model import (
     TrendDay,
     Trends,
 )
+from dashboards.pages.compare import comparison_lines, difference_rows
 
 
 def _rr(n: int, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -29,7 +35,7 @@ def test_decimation_keeps_budget_extremes_and_order() -> None:
     t, rr = _rr(100_000)
     rr[12_345] = 1900.0  # a lone spike must survive
     rr[67_890] = 310.0
-    x, y = figures.decimate_minmax(t, rr, 2000)
+    x, y = common.decimate_minmax(t, rr, 2000)
     assert len(x) <= 2000
     assert y.max() == 1900.0 and y.min() == 310.0
     assert np.all(np.diff(x) > 0)
@@ -40,14 +46,14 @@ def test_decimation_keeps_budget_extremes_and_order() -> None:
 
 def test_short_series_is_not_decimated() -> None:
     t, rr = _rr(500)
-    _x, y = figures.decimate_minmax(t, rr, 2000)
+    _x, y = common.decimate_minmax(t, rr, 2000)
     assert np.array_equal(y, rr)
 
 
 def test_segments_are_never_bridged() -> None:
     t, rr = _rr(9000)
     seg = np.repeat([0, 1, 2], 3000)
-    xs, ys = figures.segmented_line(t, rr, seg, 600)
+    xs, ys = common.segmented_line(t, rr, seg, 600)
     assert xs.count(None) == 2 and ys.count(None) == 2
     assert len(xs) <= 600 + 2
 
@@ -57,14 +63,15 @@ def test_tachogram_shades_phases_marks_artefacts_and_decimates() -> None:
     art = np.zeros(rr.size, bool)
     art[[10, 500, 7000]] = True
     phases = (PhaseBand("baseline", "baseline", 0, 180), PhaseBand("calm", "practice", 180, 400))
-    fig = figures.tachogram_figure(
+    fig = session.tachogram_figure(
         t,
         rr,
         np.zeros(rr.size, np.int64),
         artefact=art,
         phases=phases,
-        markers=(MarkerPoint(50.0, "itch"),),
+        marks=(MarkerPoint(50.0, "itch"),),
         max_points=1500,
+        style=DASH_STYLE,
     )
     line, marks = fig.data
     assert len(line.x) <= 1500
@@ -79,7 +86,7 @@ def test_poincare_leaves_out_pairs_across_gaps_and_artefacts() -> None:
     rr = np.array([800.0, 810, 820, 1500, 830, 840, 850])
     seg = np.array([0, 0, 0, 0, 1, 1, 1])
     art = np.array([False, False, False, True, False, False, False])
-    fig = figures.poincare_figure(rr, seg, artefact=art, sd1_ms=5.0, sd2_ms=20.0)
+    fig = session.poincare_figure(rr, seg, artefact=art, sd1_ms=5.0, sd2_ms=20.0, style=DASH_STYLE)
     pairs = list(zip(fig.data[0].x, fig.data[0].y, strict=True))
     assert pairs == [(800, 810), (810, 820), (830, 840), (840, 850)]
     assert "SD1 5.0 ms" in fig.data[2].name
@@ -88,10 +95,14 @@ def test_poincare_leaves_out_pairs_across_gaps_and_artefacts() -> None:
 def test_psd_fills_each_band_within_its_limits() -> None:
     f = np.linspace(0, 2, 513)
     p = np.exp(-((f - 0.1) ** 2) / 0.001) * 1000
-    fig = figures.psd_figure(f, p, band_power_ms2={"LF": 420.0, "HF": None})
+    fig = session.psd_figure(
+        [session.SpectrumLine("PSD", f, p)],
+        band_power_ms2={"LF": 420.0, "HF": None},
+        style=DASH_STYLE,
+    )
     bands = {tr.name.split()[0]: tr for tr in fig.data if tr.fill == "tozeroy"}
     assert set(bands) == {"VLF", "LF", "HF"}
-    lo, hi = figures.BANDS_HZ["LF"]
+    lo, hi = session.BANDS_HZ["LF"]
     assert min(bands["LF"].x) >= lo and max(bands["LF"].x) <= hi
     assert bands["LF"].name == "LF 420 ms²"
     assert max(fig.data[-1].x) <= 0.5
@@ -126,11 +137,16 @@ def _cmp(n_sessions: int) -> Comparison:
     return Comparison(tuple(range(1, n_sessions + 1)), tuple(pms), diffs, "v", True)
 
 
+def _compare_figure(cmp: Comparison, metric: str) -> object:
+    # The Compare page's path: its page model → session lines → the shared builder.
+    return comparison_figure(comparison_lines(cmp, metric), metric, DASH_STYLE)
+
+
 def test_compare_figure_one_line_per_session_and_median_when_many() -> None:
-    few = figures.compare_figure(_cmp(3), "RMSSD_ms")
+    few = _compare_figure(_cmp(3), "RMSSD_ms")
     assert [t.name for t in few.data] == ["#1", "#2", "#3"]
     assert list(few.data[1].y) == [22.0, 27.0]
-    many = figures.compare_figure(_cmp(20), "RMSSD_ms")
+    many = _compare_figure(_cmp(20), "RMSSD_ms")
     assert many.data[-1].name == "median"
     assert list(many.data[-1].y) == [
         float(np.median(np.arange(21, 41))),
@@ -139,7 +155,7 @@ def test_compare_figure_one_line_per_session_and_median_when_many() -> None:
 
 
 def test_difference_figure_error_bars_are_the_ci() -> None:
-    fig = figures.difference_figure(_cmp(2), "RMSSD_ms")
+    fig = difference_figure(difference_rows(_cmp(2), "RMSSD_ms"), "RMSSD_ms", DASH_STYLE)
     assert list(fig.data[0].error_y.array) == [3.0, 3.0]
     assert list(fig.data[0].error_y.arrayminus) == [3.0, 3.0]
 
@@ -150,8 +166,8 @@ def test_trend_band_and_practice_bars() -> None:
         ("2026-08-31",),
         (36.0,),
     )
-    fig = figures.trends_figure(tr)
+    fig = trends_figure(tr.days, DASH_STYLE)
     assert list(fig.data[2].y) == [30.0, 33.0]
     assert list(fig.data[0].y) == [None, 35.0] and list(fig.data[1].y) == [None, 28.0]
-    bars = figures.practice_figure(tr)
+    bars = practice_figure(tr.week_starts, tr.practice_min, DASH_STYLE)
     assert list(bars.data[0].y) == [36.0]

@@ -25,14 +25,14 @@ import pytest
 from biofeedback.cli import main as cli_main
 from biofeedback.files import read_rr
 from biofeedback.hrv import analyze_rr
-from biofeedback.report_figures import rolling_rmssd
 from biofeedback.reports import render, write_report
 from biofeedback.reports.csv_export import BEATS_COLUMNS, metrics_path_for
 from biofeedback.reports.json_export import load_schema, report_json
 from biofeedback.reports.kubios import format_rr_ms
 from biofeedback.reports.model import ReportBundle, build_report
 from biofeedback.reports.pdf import find_chromium
-from biofeedback.sessions.compare import compare_sessions, comparison_to_json
+from biofeedback.sessions.compare import compare_sessions
+from biofeedback.sessions.compare_json import comparison_to_json
 from biofeedback.sessions.protocols import load_protocol
 from biofeedback.sessions.recorder import SessionRecorder
 from biofeedback.sessions.store import NewSession, SessionReader, Store
@@ -105,26 +105,6 @@ def test_report_model_matches_store_and_protocol(bundle: ReportBundle, reader: S
     # Flags are the whole-session analysis's artefacts, beat for beat.
     assert int(rep.artefact.sum()) == rep.overall.artifacts.count
     assert rep.verdict  # compare's verdict, in words
-
-
-def test_rolling_rmssd_matches_brute_force() -> None:
-    rng = np.random.default_rng(11)
-    rr = 800 + 50 * rng.standard_normal(400)
-    t = np.cumsum(rr) / 1000
-    seg = np.repeat([0, 1], 200).astype(np.int64)
-    art = np.zeros(400, dtype=bool)
-    art[[50, 51, 300]] = True
-    got = rolling_rmssd(t, rr, seg, art, window_s=30.0, min_pairs=5)
-    for i in (10, 60, 199, 200, 205, 260, 399):
-        inside = np.flatnonzero(t > t[i] - 30.0)
-        inside = inside[inside <= i]
-        d = [
-            rr[k + 1] - rr[k]
-            for k in inside[:-1]
-            if seg[k] == seg[k + 1] and not art[k] and not art[k + 1]
-        ]
-        want = np.sqrt(np.mean(np.square(d))) if len(d) >= 5 else np.nan
-        np.testing.assert_allclose(got[i], want, equal_nan=True)
 
 
 # ---------------------------------------------------------------------------- JSON
@@ -441,17 +421,18 @@ def test_imported_beats_without_ticks_export(tmp_path: Path) -> None:
 
 def test_methods_text_states_the_bands_the_engine_integrates() -> None:
     # source: biofeedback.hrv.frequency.BANDS_HZ (Kubios 3.1 reports: VLF 0-0.04 Hz)
+    from biofeedback.hrv.catalog import CATALOG
     from biofeedback.hrv.frequency import BANDS_HZ
-    from biofeedback.reports.model import METRIC_INFO, AnalysisSettings
+    from biofeedback.reports.model import AnalysisSettings
 
     assert BANDS_HZ["VLF"] == (0.0, 0.04)
     want = "VLF 0-0.04 Hz, LF 0.04-0.15 Hz, HF 0.15-0.4 Hz"
     assert AnalysisSettings().describe()["bands"] == want
-    assert "0-0.04 Hz" in METRIC_INFO["VLF_ms2"][2]
+    assert "0-0.04 Hz" in CATALOG["VLF_ms2"].meaning
 
 
 def test_unreliable_session_report_prints_no_poincare_numbers(tmp_path: Path) -> None:
-    """Sustained bigeminy (the Polar H10 PVC case, DESIGN.md §3): metrics are withheld, and
+    """Sustained bigeminy (the Polar H10 PVC case, docs/methods.md): metrics are withheld, and
     the Poincaré title must not print SD1/SD2 from that garbage either."""
     import importlib
 

@@ -10,24 +10,28 @@ import numpy as np
 import pytest
 
 from biofeedback.beats import Beat
-from biofeedback.sessions.compare import (
-    ANALYSIS_VERSION,
-    MIN_BASELINES,
-    Difference,
+from biofeedback.sessions.analysis import (
     SessionAnalysis,
-    SessionComparison,
     analyse_session,
-    baseline_history,
-    bootstrap_diff_ci,
     cache_analysis,
+    load_analysis,
+)
+from biofeedback.sessions.compare import (
+    SessionComparison,
+    baseline_history,
     compare_session,
     compare_sessions,
-    comparison_to_json,
-    load_analysis,
-    personal_normal_range,
 )
+from biofeedback.sessions.compare_json import comparison_to_json
 from biofeedback.sessions.protocols import load_protocol
 from biofeedback.sessions.recorder import SessionRecorder
+from biofeedback.sessions.settings import ANALYSIS_VERSION
+from biofeedback.sessions.stats import (
+    MIN_BASELINES,
+    Difference,
+    bootstrap_diff_ci,
+    personal_normal_range,
+)
 from biofeedback.sessions.store import Marker, MarkerKind, NewSession, SessionReader, Store
 from biofeedback.synth import Phase, inject_artefacts, random_artefact_sites, simulate_rr
 from devices.capture import read_capture

@@ -3,7 +3,7 @@
 Data-loss bound. The writer commits every ``flush_interval_s`` = 0.5 s of the recording's
 clock, and the replay runs on that same clock, so at ``kill -9`` the stream time not yet
 committed is at most 0.5 s plus the commit latency and the scheduling delay, scaled by the
-replay speed. DESIGN.md allows 1 s of stream time: at ×5 the remaining 0.5 s of stream time
+replay speed. The design allows 1 s of stream time: at ×5 the remaining 0.5 s of stream time
 is 100 ms of real time for commit latency and scheduling jitter (a commit in WAL mode with
 synchronous=NORMAL takes well under 1 ms). The check: every frame the recorder printed (it
 prints a frame only after handing it to the writer) whose time is more than 1 s before the

@@ -15,7 +15,7 @@ One database file (``biofeedback.db`` in the platform user-data folder, or ``--d
 ``BIOFEEDBACK_DB``) holds every session: metadata, decoded frames (with the raw notification
 bytes), rejected packets, beats, markers (phase start/end, marks, notes) and link events,
 plus each finished session's cached analysis (``analysis_cache``, see
-`biofeedback.sessions.compare.cache_analysis`).
+`biofeedback.sessions.analysis.cache_analysis`).
 
 Durability
 ----------
@@ -48,6 +48,7 @@ from biofeedback.sessions.store.records import (
     SessionInfo,
     SessionStatus,
     StoreError,
+    phase_index,
 )
 from biofeedback.sessions.store.schema import (
     MIGRATIONS,
@@ -76,4 +77,5 @@ __all__ = [
     "StoreError",
     "default_db_path",
     "migrate",
+    "phase_index",
 ]

@@ -261,7 +261,7 @@ class Store:
     def save_analysis(self, session_id: int, version: str, n_beats: int, payload: str) -> None:
         """Store (replace) the cached analysis of a session.
 
-        ``payload`` is opaque text (`biofeedback.sessions.compare.SessionAnalysis.to_json`); it is
+        ``payload`` is opaque text (`biofeedback.sessions.analysis.SessionAnalysis.to_json`); it is
         valid while the analysis ``version`` and the session's beat count ``n_beats`` match
         (`SessionReader.cached_analysis`).
         """

@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from biofeedback.sessions.store.backend import Connection, dialect_of, redact
 from biofeedback.sessions.store.db import Store
-from biofeedback.sessions.store.records import PhaseSpan, SessionInfo, SessionStatus, StoreError
+from biofeedback.sessions.store.records import (
+    PhaseSpan,
+    SessionInfo,
+    SessionStatus,
+    StoreError,
+    phase_index,
+)
 from biofeedback.sessions.store.schema import (
     SCHEMA_VERSION,
     _check_ours,
@@ -69,8 +75,8 @@ class SessionReader:
     `beats` : ``t_s`` float (time of the beat ending the interval), ``rr_ms`` float (RR
     interval, ms), ``rr_1024`` Int64 (raw 1/1024 s ticks, ``<NA>`` for imported ms data),
     ``segment`` int (contiguous run; RR differences are only meaningful within one),
-    ``phase`` object (name of the phase span ``[start_s, end_s)`` containing ``t_s``; the
-    last span also holds a beat at its very end; ``None`` outside phases),
+    ``phase`` object (name of the phase holding ``t_s`` by `records.phase_index`, the one
+    slicing rule; ``None`` outside phases),
     ``phase_kind`` object (``baseline``/``practice``/``recovery`` or ``None``). Row ``i`` is
     beat ``idx`` ``i``.
 
@@ -337,17 +343,12 @@ class SessionReader:
                 "segment": np.array([r[3] for r in rows], dtype=np.int64),
             }
         )
-        phase = np.full(len(df), None, dtype=object)
-        phase_kind = np.full(len(df), None, dtype=object)
-        t = df["t_s"].to_numpy()
         spans = self.phases(session_id)
-        for k, span in enumerate(spans):
-            # Half-open spans, except that the last one keeps the beat ending exactly at its
-            # end (a session stopped or ended at its last beat).
-            last = k == len(spans) - 1
-            inside = (t >= span.start_s) & ((t <= span.end_s) if last else (t < span.end_s))
-            phase[inside] = span.name
-            phase_kind[inside] = span.kind
+        where = phase_index(df["t_s"].to_numpy(), spans)
+        names = np.array([None] + [s.name for s in spans], dtype=object)
+        kinds = np.array([None] + [s.kind for s in spans], dtype=object)
+        phase = names[where + 1]
+        phase_kind = kinds[where + 1]
         df["phase"] = phase
         df["phase_kind"] = phase_kind
         return df

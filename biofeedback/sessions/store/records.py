@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from biofeedback.errors import UserError
 from devices.records import DeviceInfo
@@ -141,3 +142,22 @@ class PhaseSpan:
     kind: str
     start_s: float
     end_s: float
+
+
+def phase_index(t_s: Any, spans: Sequence[PhaseSpan]) -> Any:
+    """Index into ``spans`` of the phase holding each beat time, ``-1`` outside every phase.
+
+    The one phase-slicing rule of the package: spans are half-open ``[start_s, end_s)``,
+    except that the last span also holds a beat at its very end (a session stopped or ended
+    at its last beat keeps that beat in its last phase). ``t_s`` is a float array (s);
+    returns an int64 array of the same length.
+    """
+    import numpy as np
+
+    t = np.asarray(t_s, dtype=np.float64)
+    out = np.full(t.size, -1, dtype=np.int64)
+    for k, span in enumerate(spans):
+        last = k == len(spans) - 1
+        inside = (t >= span.start_s) & ((t <= span.end_s) if last else (t < span.end_s))
+        out[inside & (out < 0)] = k
+    return out
