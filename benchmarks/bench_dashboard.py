@@ -1,4 +1,4 @@
-"""Dashboard speed (DESIGN.md §7): first page after launch, Compare of 100 sessions, live
+"""Dashboard speed (docs/architecture.md §7): first page after launch, Compare of 100 sessions, live
 notification → visible latency in a real browser. Not a test; prints figures.
 
     PYTHONPATH=. python benchmarks/bench_dashboard.py [--sessions 100] [--live-s 30]
