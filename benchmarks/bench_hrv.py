@@ -13,7 +13,7 @@ prints time (median of repeats, in-process, imports excluded), the process's pea
 peer/ours ratios and each tool's growth exponent (slope of log time over log beats from
 1 h to 7 d). Ours always includes artefact detection, correction and the quality grade.
 
-Targets (DESIGN.md §7): live per-beat update ≤ 50 µs; analyze 1 h ≤ 2 s and ≥ 50× faster
+Targets (docs/architecture.md §7): live per-beat update ≤ 50 µs; analyze 1 h ≤ 2 s and ≥ 50× faster
 than ``nk.hrv()``; analyze 24 h (80 k beats) ≤ 15 s and ≤ 1 GiB peak RSS;
 ``biofeedback --help`` ≤ 0.3 s. Parts that need ../shared/reference are skipped when absent.
 """

@@ -133,7 +133,7 @@ class HrvResult:
     spectrum: Spectrum | None = field(repr=False, default=None)
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The JSON object of ``biofeedback analyze --json`` (DESIGN.md §5)."""
+        """The JSON object of ``biofeedback analyze --json`` (docs/architecture.md §5)."""
         return {
             "source": self.source,
             "n_beats": self.n_beats,

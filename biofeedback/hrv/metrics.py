@@ -37,7 +37,7 @@ Detrend = Literal["none", "smoothness-priors"]
 SpectralMethod = Literal["welch", "lomb"]
 
 
-#: Metric keys, in report order (DESIGN.md §5).
+#: Metric keys, in report order (docs/architecture.md §5).
 METRIC_KEYS: tuple[str, ...] = (
     "MeanNN_ms", "SDNN_ms", "RMSSD_ms", "pNN50_pct", "MeanHR_bpm", "SDHR_bpm", "HTI",
     "TINN_ms", "VLF_ms2", "LF_ms2", "HF_ms2", "TP_ms2", "LF_nu", "HF_nu", "LFHF",

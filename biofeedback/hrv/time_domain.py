@@ -87,7 +87,7 @@ def tinn_ms(nn_ms: FloatArray) -> float:
 
 
 def time_domain(nn_ms: FloatArray, segment: IntArray | None = None) -> dict[str, float]:
-    """MeanNN, SDNN, RMSSD, pNN50, MeanHR, SDHR (keys with units, see DESIGN.md §5).
+    """MeanNN, SDNN, RMSSD, pNN50, MeanHR, SDHR (keys with units, see biofeedback.hrv.catalog).
 
     Parameters
     ----------

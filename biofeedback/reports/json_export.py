@@ -51,6 +51,8 @@ def _iso(ts: float | None) -> str | None:
 
 
 def _session(rep: SessionReport) -> dict[str, Any]:
+    # Long because it is a data table: the JSON document of one session, field by field, in
+    # the order of session.schema.json.
     from biofeedback.hrv import METRIC_KEYS
     from biofeedback.sessions.compare_json import difference_to_json
 

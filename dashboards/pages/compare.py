@@ -112,6 +112,7 @@ def differences_table(cmp: Comparison, metric: str) -> html.Table | html.Div:
 
 
 def layout(data: DashboardData, search: str | None) -> Any:
+    # Long because it is a layout: one tree of components, read top to bottom like the page.
     q = query(search)
     ids, bad = parse_ids(q.get("ids"))
     metric = q.get("metric", "RMSSD_ms")

@@ -45,6 +45,7 @@ def phase_table(
 
 
 def layout(data: DashboardData, session_id: int) -> Any:
+    # Long because it is a layout: one tree of components, read top to bottom like the page.
     try:
         s = data.series(session_id)
         v = data.view(session_id)
