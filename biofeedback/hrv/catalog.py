@@ -95,8 +95,8 @@ _ROWS: tuple[tuple[str, str, str, str, int, str, str], ...] = (
      "natural log of RMSSD (the resting marker compared across days)", "Plews et al. 2013"),
     ("BreathingRate_per_min", "Breathing rate", "Breath/min", "/min", 1,
      "dominant 0.07-0.5 Hz spectral peak, breaths per minute", "Shaffer & Ginsberg 2017"),
-    ("ArtifactRate_pct", "Artefacts", "Artef %", "%", 1, "share of beats flagged as artefacts",
-     "Lipponen & Tarvainen 2019"),
+    ("ArtifactRate_pct", "Beats corrected", "Artef %", "%", 1,
+     "share of beats artefact-corrected", "Lipponen & Tarvainen 2019"),
 )  # fmt: skip
 
 _DERIVED_FROM = {"lnRMSSD": "RMSSD_ms", "BreathingRate_per_min": "HF_peak_Hz"}

@@ -62,33 +62,15 @@ _BEAT_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("phase_kind", "text", "", "kind of that phase"),
 )
 
-#: Per-phase metrics of the comparison that the report catalogue does not list:
-#: (label, unit, what it reflects, reference).
-_COMPARE_METRICS: dict[str, tuple[str, str, str, str]] = {
-    "lnRMSSD": ("ln RMSSD", "ln(ms)", "natural log of RMSSD (near-normal)", "Shaffer 2017"),
-    "BreathingRate_per_min": (
-        "Breathing rate",
-        "1/min",
-        "frequency of the HF spectral peak, as breaths per minute",
-        "Task Force 1996",
-    ),
-    "ArtifactRate_pct": (
-        "Beats corrected",
-        "%",
-        "share of beats artefact-corrected",
-        "Lipponen & Tarvainen 2019",
-    ),
-}
-
 
 def metric_info(key: str) -> tuple[str, str, str, str]:
     """(label, unit, meaning, reference) of a metric, from the metric catalogue."""
-    from biofeedback.reports.model import METRIC_INFO
+    from biofeedback.hrv.catalog import CATALOG
 
-    info = METRIC_INFO.get(key) or _COMPARE_METRICS.get(key)
-    if info is None:
+    m = CATALOG.get(key)
+    if m is None:
         raise KeyError(f"metric {key!r} is in no catalogue")
-    return info
+    return m.label, m.unit, m.meaning, m.reference
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +99,11 @@ def study_tables(reader: SessionReader, study: str) -> StudyTables:
     """The tidy tables of every finished session labelled ``study`` (see module docstring)."""
     import pandas as pd
 
-    from biofeedback.sessions.compare import FINAL_STATUSES, PHASE_KEYS, session_analysis
+    from biofeedback.sessions.analysis import FINAL_STATUSES
+    from biofeedback.sessions.compare import PHASE_KEYS
+    from biofeedback.sessions.view import SessionViews
 
+    views = SessionViews(reader, save=False)
     infos = [i for i in reader.list_sessions(study=study) if str(i.status) in FINAL_STATUSES]
     if not infos:
         raise UserError(f"study {study!r}: no finished sessions with that study label")
@@ -126,7 +111,7 @@ def study_tables(reader: SessionReader, study: str) -> StudyTables:
     beat_frames: list[pd.DataFrame] = []
     for info in infos:
         who = _session_cells(info)
-        for p in session_analysis(reader, info.id, info=info).phases:
+        for p in views.analysis(info.id, info).phases:
             for key in PHASE_KEYS:
                 v = p.metrics.get(key)
                 rows.append(
