@@ -141,7 +141,7 @@ def live_latency(live_s: float) -> None:
                 window._seen = [];
                 const gd = document.querySelector('#live-tacho .js-plotly-plot');
                 new MutationObserver(() => {
-                    const x = gd.data && gd.data[0].x;
+                    const x = gd.data && gd.data.length && gd.data[0].x;
                     if (x && x.length) window._seen.push([Date.now() / 1000, x[x.length-1]]);
                 }).observe(gd, {subtree: true, childList: true, attributes: true});
             }""")
@@ -174,8 +174,77 @@ def live_latency(live_s: float) -> None:
     p95 = lat[int(0.95 * (len(lat) - 1))]
     print(
         f"notification → visible on the Live page: median {statistics.median(lat):.2f} s, "
-        f"p95 {p95:.2f} s, max {lat[-1]:.2f} s over {len(lat)} beats (target p95 ≤ 1.5 s)"
+        f"p95 {p95:.2f} s, max {lat[-1]:.2f} s over {len(lat)} beats (target p95 ≤ 0.5 s)"
     )
+
+
+def first_visit(db: Path) -> None:
+    """Fresh browser, first visit → main graph drawn, per page, gzip on and off (same run)."""
+    from playwright.sync_api import sync_playwright
+    from werkzeug.serving import make_server
+
+    from biofeedback.sessions.bundled import bundled_recording
+    from biofeedback.sessions.live import LiveWorker
+    from biofeedback.sessions.store import SessionReader
+    from dashboards.app import build_app
+
+    pages = {
+        "/live": "#live-rmssd-graph .main-svg",
+        "/session/1": "#session-tacho .main-svg",
+        "/compare?ids=1": "#compare-fig .main-svg",
+        "/sessions": "#sess-list",
+    }
+    reader = SessionReader(db)
+    w = LiveWorker(db, recordings={"scb": bundled_recording()})
+    times: dict[bool, dict[str, float]] = {}
+    weight: dict[bool, int] = {}
+    try:
+        with sync_playwright() as p:
+            b = p.chromium.launch(
+                executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"]
+            )
+            for gz in (False, True):
+                srv = make_server(
+                    "127.0.0.1", 0, build_app(reader, w, compress=gz).server, threaded=True
+                )
+                threading.Thread(target=srv.serve_forever, daemon=True).start()
+                base = f"http://127.0.0.1:{srv.server_port}"
+                times[gz], weight[gz] = {}, 0
+                for path, sel in pages.items():
+                    ctx = b.new_context()  # empty cache: a first visit
+                    page = ctx.new_page()
+                    got: list[int] = []
+                    page.on("response", lambda r, got=got: got.append(_wire_bytes(r)))
+                    t0 = time.perf_counter()
+                    page.goto(base + path)
+                    page.wait_for_selector(sel, timeout=30_000)
+                    times[gz][path] = time.perf_counter() - t0
+                    if path == "/live":
+                        weight[gz] = sum(got)
+                    ctx.close()
+                srv.shutdown()
+            b.close()
+    finally:
+        w.close()
+        reader.close()
+    for path in pages:
+        off, on = times[False][path], times[True][path]
+        print(
+            f"first visit {path:<16s} → main graph: {on:.2f} s gzip, {off:.2f} s without "
+            f"(ratio {on / off:.2f}; target ≤ 1.5 s)"
+        )
+    print(
+        f"/live on the wire: {weight[True] / 1e6:.2f} MB gzip, {weight[False] / 1e6:.2f} MB "
+        f"without (ratio {weight[True] / max(weight[False], 1):.2f})"
+    )
+
+
+def _wire_bytes(resp: object) -> int:
+    try:
+        sizes = resp.request.sizes()  # type: ignore[attr-defined]
+        return int(sizes["responseBodySize"]) + int(sizes["responseHeadersSize"])
+    except Exception:
+        return 0
 
 
 def main() -> None:
@@ -195,6 +264,8 @@ def main() -> None:
         )
         first_page(db)
         compare_100(db, a.sessions)
+        if Path("/usr/bin/chromium").exists():
+            first_visit(db)
     if Path("/usr/bin/chromium").exists():
         live_latency(a.live_s)
     else:

@@ -152,8 +152,10 @@ def build_app(
     data: DashboardData | None = None,
     title: str = "biofeedback",
     warm: bool = False,
+    compress: bool = True,
 ) -> dash.Dash:
-    """See `dashboards.create_app`; ``warm`` analyses all sessions in a background thread."""
+    """See `dashboards.create_app`; ``warm`` analyses all sessions in a background thread;
+    ``compress`` gzips responses (off only to measure what it saves)."""
     d = data or DashboardData(reader)
     if warm:
         import threading
@@ -205,6 +207,7 @@ def build_app(
     from dashboards.exports import register_exports
 
     register_exports(app.server, reader)
-    enable_gzip(app.server)
+    if compress:
+        enable_gzip(app.server)
     app.server.config["biofeedback_data"] = d
     return app

@@ -31,29 +31,25 @@ import math
 import sqlite3
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from biofeedback.errors import UserError
 from biofeedback.hrv.live import LiveHrv, live_spectral
+from biofeedback.sessions.live_run import Run, Transitions, apply_update, ended_outcome, move
 from biofeedback.sessions.live_state import (
     IDLE_STATE,
-    TRANSITIONS,
     LiveBeat,
     LiveState,
-    PhaseSpan,
     RunState,
     ScanState,
     SourceChoice,
 )
-from biofeedback.sessions.recorder import LiveEvent, LiveUpdate, RecordingResult, SessionRecorder
+from biofeedback.sessions.recorder import LiveUpdate, RecordingResult, SessionRecorder
 from biofeedback.sessions.service import OpenedSource, open_source, parse_source
 from biofeedback.sessions.store.backend import is_url
-from devices.records import HrFrame, LinkState, RejectedPacket
 from devices.stream import HeartRateSource
 from devices.supervisor import LinkUnavailableError
 
@@ -65,7 +61,7 @@ __all__ = ["LiveBeat", "LiveState", "LiveWorker", "RunState", "ScanState", "Sour
 log = logging.getLogger(__name__)
 
 #: Beats kept for the live charts (~10 min at 75 bpm); older beats are in the store.
-RING_BEATS = 1000
+
 #: Recompute the stress index and the spectral values at most this often, stream seconds.
 SPECTRAL_EVERY_S = 5.0
 #: Window of the live stress index, stream seconds.
@@ -74,61 +70,6 @@ STRESS_WINDOW_S = 120.0
 SCAN_S = 5.0
 #: Beat pairs of the baseline phase needed before "vs this session's baseline" is shown.
 BASELINE_MIN_PAIRS = 30
-
-
-@dataclass
-class _Run:
-    run_id: int
-    source_label: str
-    protocol: str
-    speed: float
-    state: RunState = RunState.CONNECTING
-    session_id: int | None = None
-    t_s: float = 0.0
-    hr_bpm: float | None = None
-    rmssd: float | None = None
-    warming: bool = True
-    warm_start: float | None = None
-    last_beat_t: float | None = None
-    segment: int | None = None
-    stress: float | None = None
-    coherence: float | None = None
-    breaths: float | None = None
-    spectral_covered: float = 0.0
-    spectral_at: float = -1e9
-    base_sd: float = 0.0
-    base_n: int = 0
-    base_prev: float | None = None
-    phase: str | None = None
-    phase_kind: str | None = None
-    phase_index: int | None = None
-    n_phases: int = 0
-    prompt: str | None = None
-    phase_left: float | None = None
-    protocol_left: float | None = None
-    pacer_bpm: float | None = None
-    pacer_ratio: float | None = None
-    pacer_t0: float | None = None
-    contact: bool | None = None
-    link: str = "connecting"
-    link_detail: str = ""
-    rejected: int = 0
-    beats: int = 0
-    marks: int = 0
-    last_data_wall: float | None = None
-    status: str | None = None
-    error: str | None = None
-    outcome: str | None = None
-    seq: int = 0
-    ring: deque[LiveBeat] = field(default_factory=lambda: deque(maxlen=RING_BEATS))
-    phases: list[PhaseSpan] = field(default_factory=list)
-    mark_times: list[float] = field(default_factory=list)
-    recorder: SessionRecorder | None = None
-    artefacts: int = 0
-    stop_requested: bool = False  # Stop pressed, maybe before the recorder existed
-    pending_rows: int = 0  # rows buffered by the writer, not yet committed
-    commits_seen: int = 0
-    saved_wall: float = field(default_factory=time.monotonic)  # last commit seen, monotonic
 
 
 #: ``timeout_s -> straps``: `devices.ble.scan_straps` or any function with its signature
@@ -147,26 +88,6 @@ def strap_choice(r: ScanResult) -> SourceChoice:
 def _locked(exc: BaseException) -> bool:
     text = str(exc).lower()
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
-
-
-def _mmss(seconds: float) -> str:
-    s = max(0, round(seconds))
-    return f"{s // 60}:{s % 60:02d}"
-
-
-def ended_outcome(run: _Run, result: RecordingResult) -> str:
-    """The one message of a run that ended with a saved session."""
-    where = f"session #{result.session_id}"
-    length = f"{result.n_beats} beats, {_mmss(result.last_t_s)}"
-    if run.link == "gave_up":
-        return (
-            f"The strap stopped answering and reconnecting gave up; what was recorded is "
-            f"saved as {where} ({length}). Check the strap's battery and contact, then start "
-            "again."
-        )
-    if str(result.status) == "complete":
-        return f"Complete: {where} saved ({length})."
-    return f"Stopped early: {where} saved ({length})."
 
 
 class LiveWorker:
@@ -202,7 +123,7 @@ class LiveWorker:
         self._strap_opener = strap_opener
         self._protocol_loader = protocol_loader
         self._lock = threading.Lock()
-        self._run: _Run | None = None
+        self._run: Run | None = None
         self._next_id = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -211,7 +132,7 @@ class LiveWorker:
         self._scanner = scanner
         self._scan = ScanState(0, False)
         #: ``(run_id, state)`` for every state a run entered, in order (for tests and logs).
-        self.transitions: list[tuple[int, RunState]] = []
+        self.transitions: Transitions = []
 
     # -- loop thread -------------------------------------------------------------------
 
@@ -295,16 +216,6 @@ class LiveWorker:
         with self._lock:
             return self._run is not None and self._run.state.active
 
-    def _to(self, run: _Run, new: RunState) -> None:
-        """Move ``run`` to ``new`` (under the lock); a move the machine forbids is logged."""
-        if run.state is new:
-            return
-        if new not in TRANSITIONS[run.state]:
-            log.error("live run %d: no transition %s -> %s", run.run_id, run.state, new)
-            return
-        run.state = new
-        self.transitions.append((run.run_id, new))
-
     def start(
         self,
         source: str,
@@ -345,7 +256,7 @@ class LiveWorker:
             )
             with self._lock:
                 self._next_id += 1
-                run = _Run(
+                run = Run(
                     self._next_id, opened.label, proto.name, speed, n_phases=len(proto.phases)
                 )
                 self._run = run
@@ -372,7 +283,7 @@ class LiveWorker:
             if run is not None and run.state.active:
                 # Seen by `_record` if the recorder does not exist yet (Stop right after Start).
                 run.stop_requested = True
-                self._to(run, RunState.ENDING)
+                move(run, self.transitions, RunState.ENDING)
         self._call(lambda r: r.stop())
         return self.wait(wait_s)
 
@@ -426,7 +337,7 @@ class LiveWorker:
     # -- the recording -------------------------------------------------------------------
 
     async def _record(
-        self, run: _Run, opened: OpenedSource, proto: Any, title: str
+        self, run: Run, opened: OpenedSource, proto: Any, title: str
     ) -> RecordingResult | None:
         from biofeedback.sessions.service import Recording
         from biofeedback.sessions.store import NewSession, Store
@@ -485,24 +396,28 @@ class LiveWorker:
         finally:
             with self._lock:
                 if run.state is not RunState.FAILED:
-                    self._to(run, RunState.ENDING)
-                    self._to(run, RunState.ENDED if result is not None else RunState.FAILED)
+                    move(run, self.transitions, RunState.ENDING)
+                    move(
+                        run,
+                        self.transitions,
+                        RunState.ENDED if result is not None else RunState.FAILED,
+                    )
                 run.recorder = None
             if store is not None:
                 store.close()
 
-    def _fail(self, run: _Run, message: str, *, forgotten: bool = False) -> None:
+    def _fail(self, run: Run, message: str, *, forgotten: bool = False) -> None:
         with self._lock:
             run.error = run.outcome = message
             if forgotten:
                 run.session_id = None
-            self._to(run, RunState.FAILED)
+            move(run, self.transitions, RunState.FAILED)
 
-    def _observe(self, run: _Run, u: LiveUpdate, recording: Any) -> None:
+    def _observe(self, run: Run, u: LiveUpdate, recording: Any) -> None:
         writer = recording.writer
         now = time.monotonic()
         with self._lock:
-            self._apply(run, u, now)
+            apply_update(run, u, now, self.transitions)
             run.pending_rows = writer.pending
             if writer.commits != run.commits_seen or not run.pending_rows:
                 run.commits_seen, run.saved_wall = writer.commits, now
@@ -512,90 +427,7 @@ class LiveWorker:
         if due:
             self._spectral(run, recording.recorder.live)
 
-    def _apply(self, run: _Run, u: LiveUpdate, now: float) -> None:
-        """Fold one recorder update into ``run`` (lock held)."""
-        run.t_s = max(run.t_s, u.t_s)
-        if u.event is LiveEvent.LINK and u.link is not None:
-            st = u.link.state
-            if st is LinkState.END:
-                run.link, run.link_detail = "ended", u.link.detail
-            elif st is not LinkState.BATTERY:
-                run.link, run.link_detail = st.value, u.link.detail
-            if st is LinkState.CONNECTED and run.state is RunState.CONNECTING:
-                self._to(run, RunState.RECORDING)
-        elif u.event is LiveEvent.FRAME and isinstance(u.item, HrFrame):
-            run.contact = u.item.measurement.contact
-            run.last_data_wall = now
-            if run.link in ("connecting", "disconnected", "reconnecting"):
-                # Data flowing again is proof of a link even if no CONNECTED event came.
-                run.link, run.link_detail = "connected", ""
-            if run.state is RunState.CONNECTING:
-                self._to(run, RunState.RECORDING)
-        elif u.event is LiveEvent.REJECTED and isinstance(u.item, RejectedPacket):
-            run.rejected += 1
-        elif u.event in (LiveEvent.MARK, LiveEvent.NOTE):
-            run.marks += 1
-            run.mark_times.append(u.t_s)
-        elif u.event is LiveEvent.END:
-            run.status = u.text
-            self._to(run, RunState.ENDING)
-        run.hr_bpm = float(u.hr_bpm) if u.hr_bpm is not None else None
-        self._apply_phase(run, u)
-        wall = time.time()
-        for b, snap in zip(u.beats, u.beat_live, strict=False):
-            w = snap.window(60.0)
-            run.rmssd, run.warming = w.rmssd_ms, w.warming_up
-            if b.segment != run.segment:
-                run.segment, run.warm_start, run.base_prev = b.segment, None, None
-            if snap.artifact:
-                run.artefacts += 1
-                run.base_prev = None
-            else:
-                if run.warm_start is None:
-                    run.warm_start = b.t_s - b.rr_ms / 1000.0
-                if run.phase_kind == "baseline":
-                    if run.base_prev is not None:
-                        run.base_sd += (b.rr_ms - run.base_prev) ** 2
-                        run.base_n += 1
-                    run.base_prev = b.rr_ms
-            run.last_beat_t = b.t_s
-            run.seq += 1
-            run.beats += 1
-            run.ring.append(
-                LiveBeat(
-                    run.seq, b.t_s, b.rr_ms, w.rmssd_ms, snap.hr_bpm, wall, snap.artifact, b.segment
-                )
-            )
-
-    @staticmethod
-    def _apply_phase(run: _Run, u: LiveUpdate) -> None:
-        ph = u.phase
-        if ph is not None and ph.name != run.phase and ph.pacer is not None:
-            elapsed = 0.0 if u.phase_left_s is None else ph.duration_s - u.phase_left_s
-            run.pacer_t0 = u.t_s - elapsed
-        new_phase = (ph.name if ph else None) != run.phase or u.event is LiveEvent.PHASE
-        if new_phase or u.event is LiveEvent.END:
-            if run.phases and run.phases[-1].end_s is None:
-                last = run.phases[-1]
-                run.phases[-1] = PhaseSpan(last.name, last.kind, last.start_s, u.t_s)
-            if ph is not None and u.event is not LiveEvent.END:
-                start = u.t_s
-                if u.phase_left_s is not None:
-                    start = u.t_s - (ph.duration_s - u.phase_left_s)
-                run.phases.append(PhaseSpan(ph.name, ph.kind.value, start, None))
-        run.phase = ph.name if ph else None
-        run.phase_kind = ph.kind.value if ph else None
-        run.phase_index = u.phase_index
-        run.n_phases = u.n_phases
-        run.prompt = u.prompt
-        run.phase_left = u.phase_left_s
-        run.protocol_left = u.protocol_left_s
-        run.pacer_bpm = u.pacer.breaths_per_min if u.pacer else None
-        run.pacer_ratio = u.pacer.inhale_ratio if u.pacer else None
-        if u.pacer is None:
-            run.pacer_t0 = None
-
-    def _spectral(self, run: _Run, hrv: LiveHrv) -> None:
+    def _spectral(self, run: Run, hrv: LiveHrv) -> None:
         """Stress index (last 2 min) and coherence/breathing rate (longest window) from the
         recorder's live engine; on the loop thread, outside the lock (a few ms)."""
         inp = hrv.spectral_input()

@@ -233,8 +233,11 @@ def _charts(
         full = st if st.run_id != cur.get("run") else live.state(0, None)
         beats = full.new_beats[-LIVE_POINTS:]
         norm = (float(normal_ms[0]), float(normal_ms[1])) if normal_ms else None
+        # the running phase is shaded to its planned end (the chart is rebuilt only when
+        # its frame changes, so "now" would freeze the shading at the rebuild)
+        planned_end = full.t_s + (full.phase_left_s or 0.0 if full.running else 0.0)
         out["live-tacho.figure"] = live_plots.tachogram_figure(
-            beats, full.phases, full.mark_times_s, now_s=full.t_s
+            beats, full.phases, full.mark_times_s, now_s=planned_end
         )
         out["live-rmssd-graph.figure"] = live_plots.rmssd_figure(
             beats,
@@ -242,7 +245,7 @@ def _charts(
             full.mark_times_s,
             baseline_ms=full.baseline_rmssd_ms,
             normal_ms=norm,
-            now_s=full.t_s,
+            now_s=planned_end,
         )
         pts = live_plots.live_points(beats)
         seq = full.last_seq
