@@ -174,6 +174,9 @@ def _analyze_one(args: argparse.Namespace, reading: ImportedRR) -> dict[str, Any
     for k in METRIC_KEYS:
         out.append(f"  {k:<12} {_fmt(shown[k]):>10} {_UNITS[k]}")
     warnings = [*reading.warnings, *res.warnings]
+    if reading.notes:
+        out.append("")
+        out.extend(f"note: {n}" for n in reading.notes)
     if warnings:
         out.append("")
         out.extend(f"warning: {w}" for w in warnings)

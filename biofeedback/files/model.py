@@ -103,6 +103,17 @@ class ImportedRR:
         return self.series.n_beats
 
     @property
+    def ectopic_by_label(self) -> np.ndarray | None:
+        """Per interval: ``True`` where the beat ending it is labelled not sinus-conducted
+        (see :data:`biofeedback.files.physionet.NORMAL_SYMBOLS`); ``None`` without labels.
+        The contract for label-driven artefact marking (the labels beat detection)."""
+        if not self.labels:
+            return None
+        from biofeedback.files.physionet import NORMAL_SYMBOLS
+
+        return np.array([s not in NORMAL_SYMBOLS for s in self.labels], dtype=bool)
+
+    @property
     def resolution_ms(self) -> float | None:
         """Time resolution of the beat times, ms (see :class:`RRSeries`)."""
         return self.series.resolution_ms

@@ -109,7 +109,9 @@ def test_polar_flow_training_summary_is_hr_only(tmp_path: Path) -> None:
         read_with_meta(f)
 
 
-def test_wfdb_annotations_keep_labels_and_mark_ectopic_beats() -> None:
+def test_wfdb_annotations_keep_labels_and_mark_ectopic_beats(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     d = reference_dir("mitdb_100")
     for path in (d / "100.hea", d / "100.atr"):
         assert detect_format(path) == "wfdb"
@@ -119,7 +121,12 @@ def test_wfdb_annotations_keep_labels_and_mark_ectopic_beats() -> None:
         assert counts == {"N": 2238, "A": 33, "V": 1}  # the first beat starts no interval
         assert got.n_beats == 2272 and got.resolution_ms == pytest.approx(1000 / 360)
         assert "34 not sinus-conducted, labelled ectopic" in got.notes[0]
+        ectopic = got.ectopic_by_label
+        assert ectopic is not None and int(ectopic.sum()) == 34
         assert got.series.t_s[0] == pytest.approx(370 / 360)  # from the record's start
+    assert main(["analyze", str(d / "100.hea")]) == 0
+    out = capsys.readouterr().out
+    assert "(wfdb)" in out and "note: 2273 beat annotations at 360 Hz (N 2239, A 33, V 1)" in out
 
 
 def test_wfdb_ecg_only_record_goes_through_the_r_peak_path(tmp_path: Path) -> None:
