@@ -158,6 +158,12 @@ def test_ecg_beat_times_from_the_recording_start_and_undated_file_warns(
         f"{t0 + int(i * 1e9 / fs)};{v * 1000:.0f}\n" for i, v in enumerate(ecg)))  # fmt: skip
     got = read_with_meta(f)
     assert got.started_at is None
+    # the same sensor clock in a time_ns column was read as Unix time: 1989, never again
+    g = tmp_path / "ecg_ns.csv"
+    t1989 = 610_000_000 * 10**9
+    rows = "".join(f"{t1989 + int(i * 1e9 / fs)},{v:.4f}\n" for i, v in enumerate(ecg))
+    g.write_text("time_ns,ecg_mV\n" + rows)
+    assert read_with_meta(g).started_at is None
     peaks = nk.ecg_peaks(nk.ecg_clean(ecg, sampling_rate=int(fs)), sampling_rate=int(fs))[1]
     assert got.series.t_s[0] == pytest.approx(peaks["ECG_R_Peaks"][1] / fs, abs=0.02)
     db = tmp_path / "e.db"
