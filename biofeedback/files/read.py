@@ -22,7 +22,7 @@ from biofeedback.errors import UserError
 from biofeedback.files import apps, ecg, edf, physionet, polar, text
 from biofeedback.files.capture import read_capture_rr
 from biofeedback.files.model import ImportedRR, RRSeries, fail
-from biofeedback.files.sniff import WFDB_ANNOTATION_SUFFIXES, detect_format
+from biofeedback.files.sniff import detect_format
 from biofeedback.files.validate import MAX_BINARY_BYTES, MAX_TEXT_BYTES, validate
 
 Reader = Callable[[Path], ImportedRR]
@@ -66,11 +66,9 @@ def _pick(names: list[str]) -> list[str]:
     elite = [n for n in visible if apps.ELITE_NAME.match(n)]
     if elite:
         return elite
-    heads = {Path(n).stem for n in visible if n.lower().endswith(".hea")}
-    if heads:
-        return [n for n in visible if n.lower().endswith(".hea")]
-    return [n for n in visible if Path(n).suffix.lower() not in WFDB_ANNOTATION_SUFFIXES
-            or Path(n).stem not in heads]  # fmt: skip
+    heads = [n for n in visible if n.lower().endswith(".hea")]
+    # a WFDB record is its header (its .dat/.atr files are read through it)
+    return heads or visible
 
 
 def _dated(r: ImportedRR, path: Path, name: str) -> ImportedRR:
