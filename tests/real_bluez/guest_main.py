@@ -368,6 +368,7 @@ async def scenarios() -> None:
     record(
         "connects",
         n=len(connects),
+        streamed=len(times),
         within_10s=len(ok),
         median_first_frame_s=statistics.median(times) if times else None,
         max_first_frame_s=times[-1] if times else None,
