@@ -19,7 +19,9 @@ from biofeedback.sessions.store.schema import (
     _configure,
     _sqlite_errors,
     _writer_gone,
+    check_integrity,
     migrate,
+    rollback_quietly,
 )
 from biofeedback.sessions.store.writer import SessionWriter
 from devices.clock import Clock, SystemClock
@@ -79,6 +81,7 @@ class Store:
                 _configure(conn)
                 _check_ours(conn, self._where)
                 if not memory:
+                    check_integrity(conn, self._where)
                     self._enable_wal(conn)
                 conn.execute("PRAGMA synchronous = NORMAL")
                 migrate(conn, where=self._where)
@@ -146,7 +149,7 @@ class Store:
             try:
                 yield self.conn
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                rollback_quietly(self.conn)
                 raise
             self.conn.execute("COMMIT")
 

@@ -25,6 +25,7 @@ from biofeedback.sessions.store.schema import (
     _sqlite_errors,
     _user_version,
     _writer_gone,
+    check_integrity,
 )
 from devices.clock import Clock, SystemClock
 
@@ -121,6 +122,7 @@ class SessionReader:
             try:
                 _configure(conn)
                 _check_ours(conn, where)
+                check_integrity(conn, where)
                 version = _user_version(conn)
                 if version > SCHEMA_VERSION:
                     raise StoreError(

@@ -211,7 +211,7 @@ def migrate(
             conn.execute(f"PRAGMA user_version = {m.version}")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback_quietly(conn)
             raise
     return before
 
@@ -271,16 +271,80 @@ def _writer_gone(
     return now_wall - heartbeat_at > STALE_AFTER_S
 
 
+def _corrupted(where: str, detail: str) -> StoreError:
+    return StoreError(
+        f"{where}: database is corrupted ({detail}); refusing to read or write it. Restore a "
+        f"backup, or salvage a copy with: sqlite3 {where} .recover"
+    )
+
+
+def check_integrity(conn: sqlite3.Connection, where: str) -> None:
+    """Refuse a damaged file before anything reads or writes it (`StoreError`, one line).
+
+    ``PRAGMA quick_check`` walks every b-tree page (O(file size), no index cross-check):
+    without it, writes into a damaged file "succeed" and store rows that can never be read
+    back, and reads return silently wrong or missing sessions.
+    """
+    try:
+        rows = conn.execute("PRAGMA quick_check(1)").fetchall()
+    except sqlite3.DatabaseError as exc:
+        if "malformed" in str(exc):
+            raise _corrupted(where, str(exc)) from None
+        raise
+    if rows and rows[0][0] != "ok":
+        lines = [ln for ln in str(rows[0][0]).splitlines() if not ln.startswith("***")]
+        raise _corrupted(where, (lines[0] if lines else str(rows[0][0])).strip())
+
+
+def sqlite_message(exc: sqlite3.Error, where: str) -> StoreError | None:
+    """The one-line `StoreError` for an SQLite error caused by the file or the disk, or
+    ``None`` for any other error (a bug: let it surface)."""
+    msg = str(exc)
+    if "not a database" in msg or "encrypted" in msg:
+        return StoreError(f"{where}: not a biofeedback database (not SQLite: {msg})")
+    if "malformed" in msg:
+        return _corrupted(where, msg)
+    if "database or disk is full" in msg:
+        return StoreError(
+            f"{where}: database or disk is full; the last write was not stored "
+            "(everything stored before it is kept)"
+        )
+    if "readonly" in msg or "read-only" in msg:
+        return StoreError(
+            f"{where}: cannot write (the database file or its folder is read-only: {msg})"
+        )
+    if "unable to open" in msg:
+        return StoreError(
+            f"{where}: cannot open database ({msg}; check the folder exists "
+            "and is readable and writable)"
+        )
+    if "disk I/O error" in msg:
+        return StoreError(f"{where}: disk I/O error (failing disk, or file removed while open)")
+    return None
+
+
 @contextmanager
 def _sqlite_errors(where: str) -> Iterator[None]:
     try:
         yield
     except sqlite3.DatabaseError as exc:
-        msg = str(exc)
-        if "not a database" in msg or "malformed" in msg or "encrypted" in msg:
-            raise StoreError(
-                f"{where}: not a biofeedback database (not SQLite or corrupted: {msg})"
-            ) from None
-        if isinstance(exc, sqlite3.OperationalError) and "unable to open" in msg:
-            raise StoreError(f"{where}: cannot open database ({msg})") from None
+        err = sqlite_message(exc, where)
+        if err is not None:
+            raise err from None
         raise
+
+
+def rollback_quietly(conn: Connection) -> None:
+    """Roll back the open transaction, if the engine has not already done so; never raise.
+
+    On ``SQLITE_FULL``, ``SQLITE_IOERR`` and the like SQLite rolls the transaction back
+    itself, and a second ``ROLLBACK`` raises "cannot rollback - no transaction is active";
+    a lost PostgreSQL connection cannot roll back at all. Either would be a traceback that
+    hides the error that caused it.
+    """
+    if not getattr(conn, "in_transaction", True):
+        return
+    try:
+        conn.execute("ROLLBACK")
+    except (sqlite3.Error, StoreError) as exc:  # the original error is the one to report
+        log.debug("rollback failed: %s", exc)

@@ -19,7 +19,12 @@ from biofeedback.sessions.store.records import (
     StoreError,
     clean_label,
 )
-from biofeedback.sessions.store.schema import _HOST, BUSY_TIMEOUT_MS
+from biofeedback.sessions.store.schema import (
+    _HOST,
+    BUSY_TIMEOUT_MS,
+    rollback_quietly,
+    sqlite_message,
+)
 from devices.clock import Clock
 from devices.records import DeviceInfo, HrFrame, RejectedPacket, StreamItem
 
@@ -65,6 +70,8 @@ class SessionWriter:
         self._device: DeviceInfo | None = None
         self._last_t_s = 0.0
         self._finished = False
+        self._failed: StoreError | None = None
+        self._committed_t_s = 0.0
         self.commits = 0
         started = meta.started_at if meta.started_at is not None else clock.wall()
         dev = meta.device
@@ -181,9 +188,30 @@ class SessionWriter:
         return False
 
     def flush(self) -> bool:
-        """Commit buffered rows and the heartbeat now; ``False`` if the db stayed locked."""
+        """Commit buffered rows and the heartbeat now; ``False`` if the db stayed locked.
+
+        A commit the file or disk refuses (disk full, read-only, corrupted) raises a one-line
+        `StoreError`; the writer is then failed: every later call raises the same error
+        without touching the file, so what was committed before stays as it was, and the
+        session becomes ``interrupted`` once this process is gone.
+        """
+        if self._failed is not None:
+            raise self._failed
         self._last_commit = self._clock.monotonic()
         c = self._conn
+        try:
+            return self._commit(c)
+        except sqlite3.Error as exc:
+            err = sqlite_message(exc, self._store.where)
+            if err is None:
+                raise
+            self._failed = StoreError(
+                f"{err}; session {self.session_id} is kept up to the last commit "
+                f"(t={self._committed_t_s:.1f} s)"
+            )
+            raise self._failed from None
+
+    def _commit(self, c: Connection) -> bool:
         try:
             c.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
@@ -195,43 +223,7 @@ class SessionWriter:
             log.warning("%s; will retry the commit", exc)
             return False
         try:
-            if self._frames:
-                c.executemany(
-                    "INSERT INTO frames (session_id, t_s, hr_bpm, contact, energy_kj, raw) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    self._frames,
-                )
-            if self._rejected:
-                c.executemany(
-                    "INSERT INTO rejected_packets (session_id, t_s, raw, reason) "
-                    "VALUES (?, ?, ?, ?)",
-                    self._rejected,
-                )
-            if self._beats:
-                c.executemany(
-                    "INSERT INTO beats (session_id, idx, t_s, rr_ms, rr_1024, segment) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    self._beats,
-                )
-            if self._markers:
-                c.executemany(
-                    "INSERT INTO markers (session_id, t_s, kind, phase, phase_kind, text) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    self._markers,
-                )
-            if self._links:
-                c.executemany(
-                    "INSERT INTO link_events (session_id, t_s, state, detail) VALUES (?, ?, ?, ?)",
-                    self._links,
-                )
-            dev = self._device
-            if dev is not None:
-                c.execute(
-                    "UPDATE sessions SET device_name = ?, device_address = ?, "
-                    "device_model = COALESCE(?, device_model), "
-                    "device_firmware = COALESCE(?, device_firmware) WHERE id = ?",
-                    (dev.name, dev.address, dev.model, dev.firmware, self.session_id),
-                )
+            self._insert_pending(c)
             # A writer paused for longer than STALE_AFTER_S (laptop asleep) may have been
             # marked interrupted by another process; it is alive, so take the status back.
             c.execute(
@@ -249,11 +241,11 @@ class SessionWriter:
             )
             c.execute("COMMIT")
         except StoreError as exc:  # the server went away mid-commit: keep the rows, retry
-            _rollback_quietly(c)
+            rollback_quietly(c)
             log.warning("%s; will retry the commit", exc)
             return False
         except BaseException:
-            _rollback_quietly(c)
+            rollback_quietly(c)
             raise
         self._frames.clear()
         self._rejected.clear()
@@ -261,8 +253,47 @@ class SessionWriter:
         self._markers.clear()
         self._links.clear()
         self._device = None
+        self._committed_t_s = self._last_t_s
         self.commits += 1
         return True
+
+    def _insert_pending(self, c: Connection) -> None:
+        if self._frames:
+            c.executemany(
+                "INSERT INTO frames (session_id, t_s, hr_bpm, contact, energy_kj, raw) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                self._frames,
+            )
+        if self._rejected:
+            c.executemany(
+                "INSERT INTO rejected_packets (session_id, t_s, raw, reason) VALUES (?, ?, ?, ?)",
+                self._rejected,
+            )
+        if self._beats:
+            c.executemany(
+                "INSERT INTO beats (session_id, idx, t_s, rr_ms, rr_1024, segment) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                self._beats,
+            )
+        if self._markers:
+            c.executemany(
+                "INSERT INTO markers (session_id, t_s, kind, phase, phase_kind, text) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                self._markers,
+            )
+        if self._links:
+            c.executemany(
+                "INSERT INTO link_events (session_id, t_s, state, detail) VALUES (?, ?, ?, ?)",
+                self._links,
+            )
+        dev = self._device
+        if dev is not None:
+            c.execute(
+                "UPDATE sessions SET device_name = ?, device_address = ?, "
+                "device_model = COALESCE(?, device_model), "
+                "device_firmware = COALESCE(?, device_firmware) WHERE id = ?",
+                (dev.name, dev.address, dev.model, dev.firmware, self.session_id),
+            )
 
     async def autoflush(self) -> None:
         """Commit every ``flush_interval_s`` of the clock until cancelled (run as a task)."""
@@ -297,11 +328,3 @@ class SessionWriter:
                     self.session_id,
                 ),
             )
-
-
-def _rollback_quietly(c: Connection) -> None:
-    # A failed ROLLBACK (connection already gone) must not hide the error that caused it.
-    try:
-        c.execute("ROLLBACK")
-    except (sqlite3.Error, StoreError):
-        log.debug("rollback failed", exc_info=True)
