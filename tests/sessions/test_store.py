@@ -3,6 +3,7 @@ batching, crash recovery, migrations and bad files."""
 
 from __future__ import annotations
 
+import os
 import socket
 import sqlite3
 import subprocess
@@ -340,6 +341,29 @@ def test_sessions_of_dead_writers_become_interrupted(db_target: str) -> None:
     assert [statuses[i] for i in ids] == ["interrupted", "interrupted", "recording", "recording"]
     with SessionReader(path) as r:
         assert r.beats(ids[0])["rr_ms"].tolist() == [1000.0]  # still analysable
+
+
+def test_a_reused_writer_pid_does_not_keep_a_crashed_session_recording(tmp_path: Path) -> None:
+    # The writer crashed long ago and its pid now belongs to another, live process (here:
+    # this one). Its heartbeat stopped: the session is interrupted and can be deleted.
+    import time
+
+    path = tmp_path / "s.db"
+    with Store(path) as store:
+        w = store.begin_session(NewSession(source="strap"))
+        w.add_beats([Beat(1.0, 1000.0, 1024, 0)])
+        w.flush()
+        sid = w.session_id
+    stale = time.time() - STALE_AFTER_S - 5
+    _set_writer(path, sid, os.getpid(), socket.gethostname(), stale)
+    with SessionReader(path) as r:
+        assert r.session(sid).status is SessionStatus.INTERRUPTED
+        assert r.session(sid).ended_at == stale
+    with Store(path) as store:
+        assert store.recovered == [sid]
+        store.delete(sid)
+    with SessionReader(path) as r:
+        assert r.list_sessions() == []
 
 
 # ----------------------------------------------------------------------------- migrations

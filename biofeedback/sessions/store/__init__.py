@@ -29,8 +29,12 @@ Durability
   the injected clock, so a ``kill -9`` loses at most that plus one commit's latency.
 * Each commit also stamps the session's ``heartbeat_at`` (wall time) next to the writer's pid
   and host. When a store is opened, a session still marked ``recording`` whose writer is gone
-  (same host: the pid no longer exists; otherwise: no heartbeat for ``STALE_AFTER_S``) is
-  marked ``interrupted``; its data up to the last commit stay readable.
+  (no heartbeat for ``STALE_AFTER_S``, whatever the pid, which may have been reused; on the
+  same host a dead pid tells sooner) is marked ``interrupted``; its data up to the last
+  commit stay readable.
+* A damaged file (``PRAGMA quick_check`` fails) is refused at open by readers and writers;
+  errors from the file or the disk (full, read-only, I/O) are one-line `StoreError` s, and a
+  failed commit leaves everything committed before it as it was.
 * Several processes may write to the same file: WAL lets readers run beside the writer, and
   writers serialise on short ``BEGIN IMMEDIATE`` transactions with a ``busy_timeout``.
 

@@ -261,12 +261,17 @@ _HOST = socket.gethostname()
 def _writer_gone(
     pid: int | None, host: str | None, heartbeat_at: float | None, now_wall: float
 ) -> bool:
-    if pid is not None and host == _HOST:
-        alive = _pid_alive(pid)
-        if alive is not None:
-            return not alive
+    """Is the writer of a ``recording`` session gone?
+
+    A live writer commits (and stamps ``heartbeat_at``) every ``flush_interval_s``, so a
+    heartbeat older than `STALE_AFTER_S` means it is gone, whatever its pid: after a crash
+    the pid may be reused by another process, which would otherwise keep the session
+    "recording" (and undeletable) for ever. On this host a dead pid tells sooner.
+    """
     if heartbeat_at is None:
         # A v1 file (no heartbeat) or a writer that died before its first commit.
+        return True
+    if pid is not None and host == _HOST and _pid_alive(pid) is False:
         return True
     return now_wall - heartbeat_at > STALE_AFTER_S
 
