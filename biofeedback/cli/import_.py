@@ -40,7 +40,7 @@ from biofeedback.cli.options import (
 )
 from biofeedback.errors import UserError
 from biofeedback.sessions.protocols import Protocol, ProtocolError, parse_protocol
-from biofeedback.sessions.store import NewSession, SessionStatus, Store
+from biofeedback.sessions.store import NewSession, SessionStatus, Store, StoreError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -160,7 +160,11 @@ def import_capture(
         store, meta, source, clock, protocol, flush_interval_s=IMPORT_FLUSH_INTERVAL_S
     )
     # `run` caches the analysis of either kind of import once, after this returns.
-    result = asyncio.run(recording.run(analyse=False))
+    try:
+        result = asyncio.run(recording.run(analyse=False))
+    except StoreError:
+        recording.writer.discard()  # all or nothing: a half-imported file is no session
+        raise
     return result.session_id
 
 
@@ -195,11 +199,15 @@ def import_rr(
         ),
         flush_interval_s=IMPORT_FLUSH_INTERVAL_S,
     )
-    writer.add_beats(
-        Beat(t_s=float(t), rr_ms=float(rr), rr_1024=None, segment=int(seg))
-        for t, rr, seg in zip(series.t_s, series.rr_ms, series.segment, strict=True)
-    )
-    writer.finish(SessionStatus.COMPLETE, ended_at=started + duration)
+    try:
+        writer.add_beats(
+            Beat(t_s=float(t), rr_ms=float(rr), rr_1024=None, segment=int(seg))
+            for t, rr, seg in zip(series.t_s, series.rr_ms, series.segment, strict=True)
+        )
+        writer.finish(SessionStatus.COMPLETE, ended_at=started + duration)
+    except StoreError:
+        writer.discard()  # all or nothing: a half-imported file would look like a session
+        raise
     return writer.session_id
 
 

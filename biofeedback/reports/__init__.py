@@ -46,10 +46,10 @@ def render(bundle: ReportBundle, fmt: str, path: Path, *, paper: str = "a4") -> 
 
         return write_kubios(bundle, path)
     if fmt == "html":
+        from biofeedback.reports.atomic import write_atomic
         from biofeedback.reports.html import render_html
 
-        path.write_text(render_html(bundle), encoding="utf-8")
-        return [path]
+        return [write_atomic(path, render_html(bundle))]
     if fmt == "pdf":
         from biofeedback.reports.pdf import write_pdf
 

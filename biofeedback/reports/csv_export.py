@@ -182,6 +182,6 @@ def metrics_path_for(path: Path) -> Path:
 def write_csv(reports: Sequence[SessionReport], path: Path) -> list[Path]:
     """Write the beats CSV at ``path`` and the metrics CSV beside it; returns both paths."""
     mpath = metrics_path_for(path)
-    path.write_text(beats_csv(reports), encoding="utf-8")
-    mpath.write_text(metrics_csv(reports), encoding="utf-8")
-    return [path, mpath]
+    from biofeedback.reports.atomic import write_atomic
+
+    return [write_atomic(path, beats_csv(reports)), write_atomic(mpath, metrics_csv(reports))]

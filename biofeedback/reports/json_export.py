@@ -157,5 +157,6 @@ def report_json(bundle: ReportBundle) -> dict[str, Any]:
 def write_json(bundle: ReportBundle, path: Path) -> list[Path]:
     """Write the export (UTF-8, 1-space indent); returns ``[path]``."""
     text = json.dumps(report_json(bundle), ensure_ascii=False, allow_nan=False, indent=1)
-    path.write_text(text + "\n", encoding="utf-8")
-    return [path]
+    from biofeedback.reports.atomic import write_atomic
+
+    return [write_atomic(path, text + "\n")]

@@ -31,6 +31,7 @@ import numpy as np
 
 from biofeedback.beats import RR_MAX_MS, RR_MIN_MS
 from biofeedback.errors import UserError
+from biofeedback.reports.atomic import write_atomic
 from biofeedback.reports.model import ReportBundle, SessionReport
 
 if TYPE_CHECKING:
@@ -85,8 +86,7 @@ def write_kubios_session(reader: SessionReader, session_id: int, path: Path) -> 
     if beats.empty:
         raise UserError(f"session {session_id}: no beats to export")
     text, _ = kubios_text_from_beats(beats)
-    path.write_text(text, encoding="ascii")
-    return [path]
+    return [write_atomic(path, text, encoding="ascii")]
 
 
 def write_kubios(bundle: ReportBundle, path: Path) -> list[Path]:
@@ -100,5 +100,4 @@ def write_kubios(bundle: ReportBundle, path: Path) -> list[Path]:
     if rep.beats.empty:
         raise UserError(f"session {rep.info.id}: no beats to export")
     text, _ = kubios_text(rep)
-    path.write_text(text, encoding="ascii")
-    return [path]
+    return [write_atomic(path, text, encoding="ascii")]

@@ -381,5 +381,7 @@ def write_pdf(bundle: ReportBundle, path: Path, *, paper: str = "a4") -> list[Pa
             src.write_text(page.with_images(c.draw_figures(page.figures)), encoding="utf-8")
 
         html_to_pdf(src, out, images=draw, what=str(path))
-        shutil.move(str(out), path)
+        from biofeedback.reports.atomic import write_atomic
+
+        write_atomic(path, out.read_bytes())
     return [path]

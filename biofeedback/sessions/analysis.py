@@ -349,14 +349,16 @@ def cache_analysis(store: Store, session_id: int, *, analyze: Analyzer | None = 
     """
     if store.path == ":memory:":
         return
-    try:
-        from biofeedback.sessions.store import SessionReader
+    from biofeedback.sessions.store import SessionReader, StoreError
 
+    try:
         with SessionReader(store.path, clock=store.clock) as reader:
             info = reader.session(session_id)
             if str(info.status) not in FINAL_STATUSES:
                 return
             an = analyse_session(reader, session_id, analyze=analyze)
         save_analysis(store, an)
+    except StoreError as exc:  # full disk, read-only file: one line, not a traceback
+        log.error("session %s: analysis not cached: %s", session_id, exc)
     except Exception:  # analysis must never cost the user a recording
         log.exception("session %s: analysis not cached", session_id)

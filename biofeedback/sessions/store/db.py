@@ -255,6 +255,11 @@ class Store:
         status, pid, host, hb = self._require(session_id)
         if status == "recording" and not _writer_gone(pid, host, hb, self.clock.wall()):
             raise StoreError(f"{self._where}: session {session_id} is still being recorded")
+        self.remove(session_id)
+
+    def remove(self, session_id: int) -> None:
+        """Delete a session without the "still being recorded" check (`delete` checks;
+        its own writer uses this through `SessionWriter.discard`)."""
         with self._tx() as c:
             # Explicit, not only ON DELETE CASCADE: a connection without foreign_keys=ON
             # (another tool) would leave the row behind for a later, reused id.

@@ -50,6 +50,35 @@ _SESSION_COLS = (
 )
 
 
+def _connect(uri: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        uri, uri=True, isolation_level=None, check_same_thread=False, timeout=5.0
+    )
+    _configure(conn)
+    return conn
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A ``mode=ro`` connection, also to a file in a folder we may not write.
+
+    Reading a WAL database needs its ``-shm`` index; SQLite creates it on first read, which
+    fails ("attempt to write a readonly database") in a read-only folder. With no pending
+    ``-wal`` content, the main file alone is the whole database, so it is opened as
+    ``immutable`` (no locking, no shared memory) instead.
+    """
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    conn = _connect(uri)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        wal = path.with_name(path.name + "-wal")
+        if "readonly" in str(exc) and not (wal.exists() and wal.stat().st_size > 0):
+            return _connect(uri + "&immutable=1")
+        raise
+    return conn
+
+
 class SessionReader:
     """Read-only view of a store: the only read path for dashboards and reports.
 
@@ -114,11 +143,8 @@ class SessionReader:
             raise StoreError(f"{p}: no such database")
         if p.is_dir():
             raise StoreError(f"{p}: is a directory, expected a database file")
-        uri = f"{p.resolve().as_uri()}?mode=ro"
         with _sqlite_errors(where):
-            conn = sqlite3.connect(
-                uri, uri=True, isolation_level=None, check_same_thread=False, timeout=5.0
-            )
+            conn = _connect_read_only(p)
             try:
                 _configure(conn)
                 _check_ours(conn, where)
@@ -137,10 +163,7 @@ class SessionReader:
                         )
                     conn.close()
                     Store(p, create=False, clock=self._clock).close()
-                    conn = sqlite3.connect(
-                        uri, uri=True, isolation_level=None, check_same_thread=False
-                    )
-                    _configure(conn)
+                    conn = _connect_read_only(p)
             except BaseException:
                 conn.close()
                 raise

@@ -229,6 +229,11 @@ def _check_ours(conn: sqlite3.Connection, where: str) -> None:
         if conn.in_transaction:  # read only: ending it either way is the same
             conn.execute("ROLLBACK")
     if app_id == APPLICATION_ID:
+        if version < 0:  # migrate() would re-run step 1 over the existing tables
+            raise StoreError(
+                f"{where}: database schema version {version} is not valid (the file was "
+                "damaged or edited)"
+            )
         return
     if app_id != 0 or version != 0 or n_tables:
         raise StoreError(f"{where}: not a biofeedback database (another program's SQLite file)")

@@ -306,6 +306,19 @@ class SessionWriter:
                 # Yield even if the clock did not move (virtual clock), never spin.
                 await asyncio.sleep(0)
 
+    def discard(self) -> bool:
+        """Delete this writer's session and everything committed for it (an import that
+        failed half-way: the store is left as it was). ``False`` (and a warning) if even
+        that is refused; the session is then ``interrupted`` once this process is gone."""
+        self._finished = True
+        self._failed = self._failed or StoreError(f"session {self.session_id} was discarded")
+        try:
+            self._store.remove(self.session_id)
+        except StoreError as exc:
+            log.warning("could not remove the incomplete session %d: %s", self.session_id, exc)
+            return False
+        return True
+
     def finish(self, status: SessionStatus, *, ended_at: float | None = None) -> None:
         """Commit the rest and close the session with its final ``status``."""
         if self._finished:
