@@ -448,13 +448,16 @@ def _run_guided(args: argparse.Namespace, capture_path: Path | None, store_it: b
 
 def run(args: argparse.Namespace) -> int:
     if args.protocol == "list":
-        from biofeedback.sessions.protocols import list_protocols
+        from biofeedback.sessions.protocols import scan_protocols
 
-        for p in list_protocols(args.protocols_dir):
+        found = scan_protocols(args.protocols_dir)
+        for p in found.protocols:
             length = _mmss(p.total_s) if p.phases else "open"
             phases = ", ".join(ph.name for ph in p.phases) or "no phases, manual marks"
             print(f"{p.name:<24s} {length:>6s}  {p.title}: {phases}")
-        return 0
+        for exc in found.errors:
+            print(f"biofeedback record: error: {exc}", file=sys.stderr)
+        return 2 if found.errors else 0
     if not args.device and not args.replay:
         raise UserError("one of --device NAME|ADDR or --replay CAPTURE is required")
     capture_path = Path(args.capture) if args.capture else None

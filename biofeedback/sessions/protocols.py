@@ -48,15 +48,25 @@ __all__ = [
     "Prompt",
     "Protocol",
     "ProtocolError",
+    "ProtocolScan",
     "list_protocols",
     "load_protocol",
     "parse_protocol",
     "protocol_search_dirs",
+    "scan_protocols",
     "user_protocols_dir",
 ]
 
 BUILTIN_DIR = Path(__file__).with_name("protocols")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+#: Shortest phase, seconds: 10 s is the shortest recording from which RMSSD agrees with the
+#: 5-min value (Munoz et al. 2015, PLoS One 10:e0138921); a shorter phase holds too few beats
+#: for any of its metrics.
+MIN_PHASE_S = 10.0
+#: Longest protocol (all phases), seconds: 24 h, the long-term (Holter) HRV recording of the
+#: Task Force (1996, Circulation 93:1043). Also keeps every time sum finite.
+MAX_PROTOCOL_S = 86_400.0
 
 
 class ProtocolError(UserError):
@@ -203,6 +213,11 @@ def _parse_phase(obj: Any, where: str) -> Phase:
     dur = obj.get("duration_s")
     if not _number(dur) or dur <= 0:
         raise ProtocolError(f"{where}.duration_s: expected a positive number")
+    if not MIN_PHASE_S <= dur <= MAX_PROTOCOL_S:
+        raise ProtocolError(
+            f"{where}.duration_s: expected a number of seconds in "
+            f"[{MIN_PHASE_S:g}, {MAX_PROTOCOL_S:g}], got {dur:g}"
+        )
     prompts_raw = obj.get("prompts", [])
     if not isinstance(prompts_raw, list):
         raise ProtocolError(f"{where}.prompts: expected a list of {{at_s, text}} tables")
@@ -241,6 +256,11 @@ def parse_protocol(data: Mapping[str, Any], where: str, *, default_name: str = "
     if not isinstance(phases_raw, list):
         raise ProtocolError(f"{w}phases: expected an array of tables ([[phases]])")
     phases = tuple(_parse_phase(p, f"{w}phases[{i}]") for i, p in enumerate(phases_raw))
+    total_s = math.fsum(ph.duration_s for ph in phases)  # each <= MAX_PROTOCOL_S: finite
+    if total_s > MAX_PROTOCOL_S:
+        raise ProtocolError(
+            f"{w}phases: the phases last {total_s:g} s in all; at most {MAX_PROTOCOL_S:g} s (24 h)"
+        )
     seen: set[str] = set()
     for i, ph in enumerate(phases):
         if ph.name in seen:
@@ -262,6 +282,9 @@ def _read_file(path: Path) -> Protocol:
         raise ProtocolError(f"{path}: not a text file (invalid UTF-8)") from None
     except tomllib.TOMLDecodeError as exc:
         raise ProtocolError(f"{path}: not valid TOML ({exc})") from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        msg = f"{path}: not a protocol (arrays or tables nested too deeply)"
+        raise ProtocolError(msg) from None
     proto = parse_protocol(data, str(path), default_name=path.stem)
     return replace(proto, source="builtin" if path.parent == BUILTIN_DIR else str(path))
 
@@ -296,21 +319,37 @@ def _files(dirs: Sequence[Path]) -> list[Path]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class ProtocolScan:
+    """What the search folders hold: the good protocols (sorted by name) and one error per
+    malformed file (in search order), so one bad file hides neither the others nor itself."""
+
+    protocols: tuple[Protocol, ...]
+    errors: tuple[ProtocolError, ...]
+
+
+def scan_protocols(
+    extra_dirs: Iterable[str | Path] = (), *, user_dir: str | Path | None = None
+) -> ProtocolScan:
+    """Read every protocol file of the search folders; a later folder overrides an earlier
+    one with the same name."""
+    by_name: dict[str, Protocol] = {}
+    errors: list[ProtocolError] = []
+    for f in _files(protocol_search_dirs(extra_dirs, user_dir=user_dir)):
+        try:
+            p = _read_file(f)
+        except ProtocolError as exc:
+            errors.append(exc)
+            continue
+        by_name[p.name] = p
+    return ProtocolScan(tuple(by_name[k] for k in sorted(by_name)), tuple(errors))
+
+
 def list_protocols(
     extra_dirs: Iterable[str | Path] = (), *, user_dir: str | Path | None = None
 ) -> list[Protocol]:
-    """Every protocol found, sorted by name; a later folder overrides an earlier one.
-
-    Raises
-    ------
-    ProtocolError
-        A file in one of the folders is malformed (message names the file and the field).
-    """
-    by_name: dict[str, Protocol] = {}
-    for f in _files(protocol_search_dirs(extra_dirs, user_dir=user_dir)):
-        p = _read_file(f)
-        by_name[p.name] = p
-    return [by_name[k] for k in sorted(by_name)]
+    """Every good protocol found, sorted by name (malformed files: `scan_protocols`)."""
+    return list(scan_protocols(extra_dirs, user_dir=user_dir).protocols)
 
 
 def load_protocol(

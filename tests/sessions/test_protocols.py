@@ -15,6 +15,7 @@ from biofeedback.sessions.protocols import (
     ProtocolError,
     list_protocols,
     load_protocol,
+    scan_protocols,
 )
 from tests.conftest import REPO
 
@@ -158,6 +159,21 @@ def test_unknown_name_lists_the_known_ones(tmp_path: Path) -> None:
         (('name = "mine"', 'name = "has space"'), "name: expected letters"),
         (('name = "rest"', "name = 4"), "phases[0].name: expected a non-empty string"),
         (("title =", "title = = ="), "not valid TOML"),
+        # Bounds: 1e-300 s used to give a "complete" 0-beat session, 1e308 an OverflowError.
+        (
+            ("duration_s = 120.5", "duration_s = 1e-300"),
+            "phases[1].duration_s: expected a number of seconds in [10, 86400], got 1e-300",
+        ),
+        (
+            ("duration_s = 120.5", "duration_s = 1e308"),
+            "phases[1].duration_s: expected a number of seconds in [10, 86400], got 1e+308",
+        ),
+        (("duration_s = 120.5", "duration_s = 9.5"), "in [10, 86400], got 9.5"),
+        (
+            ("duration_s = 120.5", "duration_s = 86400"),
+            "phases: the phases last 86460 s in all; at most 86400 s (24 h)",
+        ),
+        (('title = "My protocol"', "title = " + "[" * 5000 + "]" * 5000), "nested too deeply"),
     ],
 )
 def test_malformed_file_names_file_and_field(
@@ -184,12 +200,45 @@ def test_unreadable_files(tmp_path: Path) -> None:
     flat.write_text("phases = 3\n")
     with pytest.raises(ProtocolError, match=r"flat.toml: phases: expected an array of tables"):
         load_protocol(flat)
-    # A malformed file in a search folder is reported when listing.
+    # A malformed file in a search folder is reported when listing, beside the good ones.
     folder = tmp_path / "folder"
     folder.mkdir()
     (folder / "broken.toml").write_text("[[phases]]\nname='x'\n")
-    with pytest.raises(ProtocolError, match=r"broken.toml: phases\[0\].kind"):
-        list_protocols(user_dir=folder)
+    found = scan_protocols(user_dir=folder)
+    assert "self-compassion-break" in [p.name for p in found.protocols]
+    assert [str(e) for e in found.errors] == [
+        f"{folder / 'broken.toml'}: phases[0].kind: expected one of baseline, practice, "
+        "recovery, got None"
+    ]
+
+
+def test_protocol_list_shows_the_good_ones_and_names_every_bad_one(tmp_path: Path) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "good.toml").write_text(GOOD.replace('name = "mine"', 'name = "good"'))
+    (folder / "a-bad.toml").write_text("[[phases]]\nname='x'\n")
+    (folder / "z-bad.toml").write_text("title = = =\n")
+    cmd = [sys.executable, "-m", "biofeedback", "record", "--protocol", "list"]
+    r = subprocess.run(
+        [*cmd, "--protocols-dir", str(folder)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
+    assert r.returncode == 2
+    names = [line.split()[0] for line in r.stdout.splitlines()]
+    assert names == [
+        "free",
+        "good",
+        "loving-kindness",
+        "resonance-breathing",
+        "self-compassion-break",
+    ]
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 2, err
+    assert err[0].startswith(f"biofeedback record: error: {folder / 'a-bad.toml'}: phases[0].kind")
+    assert err[1].startswith(f"biofeedback record: error: {folder / 'z-bad.toml'}: not valid TOML")
 
 
 def test_record_protocol_list_and_bad_protocol_through_the_cli(tmp_path: Path) -> None:
