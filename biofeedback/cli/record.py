@@ -42,6 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "powered one)",
     )
     p.add_argument("--capture", metavar="OUT.jsonl", help="also write the raw traffic to a capture")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --capture file")
     p.add_argument(
         "--quiet", action="store_true", help="no per-frame lines, only the final summary"
     )
@@ -465,6 +466,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{capture_path}: directory {capture_path.parent} does not exist")
     if capture_path is not None and capture_path.is_dir():
         raise UserError(f"{capture_path}: is a directory, expected a .jsonl file")
+    if capture_path is not None and capture_path.exists() and not args.force:
+        # Raw traffic cannot be made again; reports can (they refuse the same way).
+        raise UserError(f"{capture_path}: already exists (use --force to overwrite)")
     # Storing is the default as soon as a protocol or a database is named; a bare
     # `record --replay/--device` keeps its original behaviour (terminal + optional capture).
     store_it = (args.protocol is not None or args.db is not None) and not args.no_store

@@ -221,3 +221,23 @@ def test_ctrl_c_on_a_replay_prints_the_summary(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert out.splitlines()[-1].startswith("summary: ")
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("guided", [False, True])
+def test_capture_never_overwrites_an_existing_capture_without_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], guided: bool
+) -> None:
+    cap = _small_capture(tmp_path / "c.jsonl")
+    out = tmp_path / "precious.jsonl"
+    out.write_bytes(b"raw traffic worth more than any report\n")
+    argv = ["record", "--replay", str(cap), "--speed", "0", "--quiet", "--capture", str(out)]
+    if guided:
+        argv += ["--protocol", "free", "--db", str(tmp_path / "s.db")]
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"biofeedback record: error: {out}: already exists (use --force to overwrite)"
+    assert out.read_bytes() == b"raw traffic worth more than any report\n"
+    assert not (tmp_path / "s.db").exists()  # refused before anything was recorded
+    assert main([*argv, "--force"]) == 0
+    assert len(read_capture(out).events) == len(read_capture(cap).events)
