@@ -154,7 +154,7 @@ def baseline_history(source: SessionReader | SessionViews) -> list[tuple[float, 
 
 
 def _summary(
-    comps: Sequence[SessionComparison],
+    by_time: Sequence[SessionComparison],
     change: float | None,
     normal: NormalRange | None,
     history: Sequence[tuple[float, float]],
@@ -169,8 +169,8 @@ def _summary(
         else:
             tail = " (within your normal variation)." if abs(change) < normal.swc else "."
         summary.append(
-            f"Resting (baseline) RMSSD changed {pct:+.0f} % from session {comps[0].session_id} "
-            f"to session {comps[-1].session_id}" + tail
+            f"Resting (baseline) RMSSD changed {pct:+.0f} % from session "
+            f"{by_time[0].session_id} to session {by_time[-1].session_id}" + tail
         )
     if normal is not None:
         summary.append(
@@ -195,12 +195,16 @@ def compare_sessions(
     normal = personal_normal_range(history)
     swc = normal.swc if normal is not None else None
     comps = tuple(compare_session(views, sid, swc_lnrmssd=swc) for sid in session_ids)
-    ln_first = baseline_ln(comps[0]) if comps else None
-    ln_last = baseline_ln(comps[-1]) if comps else None
+    # A change runs forward in time: from the earliest session to the latest, whatever the
+    # order the ids were given in (the tables keep that order).
+    by_time = sorted(comps, key=lambda c: (c.started_at, c.session_id))
+    ln_first = baseline_ln(by_time[0]) if by_time else None
+    ln_last = baseline_ln(by_time[-1]) if by_time else None
     change = None
     if len(comps) > 1 and ln_first is not None and ln_last is not None:
         change = ln_last - ln_first
-    return MultiComparison(comps, change, normal, tuple(_summary(comps, change, normal, history)))
+    summary = _summary(by_time, change, normal, history)
+    return MultiComparison(comps, change, normal, tuple(summary))
 
 
 def baseline_ln(c: SessionComparison) -> float | None:

@@ -508,3 +508,36 @@ def test_metronomic_rr_gives_no_infinite_ln_rmssd(tmp_path: Path) -> None:
     hr = d[("practice-baseline", "MeanHR_bpm")]
     assert hr.estimate == pytest.approx(0.0, abs=1e-9) and hr.ci_low is not None
     json.dumps(comparison_to_json(mc), allow_nan=False)
+
+
+def test_baseline_change_runs_in_time_order_not_argument_order(tmp_path: Path) -> None:
+    # Session `new` was recorded a week after session `old`, but is named first: the change
+    # is from the older to the newer one, whatever the order of the ids.
+    db = tmp_path / "t.db"
+    week_s = 7 * 86_400.0
+    ids = {}
+    for label, rsa, start in (
+        ("new", 15.0, 1_760_000_000.0 + week_s),
+        ("old", 40.0, 1_760_000_000.0),
+    ):
+        sim = simulate_rr([Phase("rest", "baseline", 300.0, 65.0, rsa, 12.0)], seed=5)
+        ids[label] = _store_beats(
+            db, sim.rr_ms, [("rest", "baseline", 0.0, 300.0)], started_at=start
+        )
+    with SessionReader(db) as reader:
+        forward = compare_sessions(reader, [ids["old"], ids["new"]])
+        backward = compare_sessions(reader, [ids["new"], ids["old"]])
+    ln = {
+        c.session_id: next(k.metrics["lnRMSSD"] for k in c.by_kind if k.kind == "baseline")
+        for c in forward.sessions
+    }
+    expected = ln[ids["new"]] - ln[ids["old"]]
+    assert expected < 0  # the smaller RSA a week later
+    for mc in (forward, backward):
+        assert mc.baseline_change_lnrmssd == pytest.approx(expected)
+        line = next(v for v in mc.summary if v.startswith("Resting (baseline) RMSSD changed"))
+        pct = 100.0 * (math.exp(expected) - 1.0)
+        assert line.startswith(
+            f"Resting (baseline) RMSSD changed {pct:+.0f} % from session {ids['old']} "
+            f"to session {ids['new']}"
+        )
