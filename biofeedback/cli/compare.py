@@ -8,6 +8,7 @@ import json
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from biofeedback.sessions.analysis import PhaseMetrics
     from biofeedback.sessions.compare import MultiComparison, SessionComparison
 
 
@@ -23,6 +24,37 @@ def _cell(key: str, v: float | None) -> str:
     from biofeedback.hrv.catalog import format_value
 
     return format_value(key, v, missing="-")
+
+
+#: The engine's metric behind a column, when it is not the column's own key.
+_SOURCE = {"lnRMSSD": "RMSSD_ms", "BreathingRate_per_min": "HF_ms2"}
+
+
+def why_dashes(p: PhaseMetrics) -> str | None:
+    """Why a row of the table has dashes, from the engine's own warnings: ``None`` when
+    every cell has a number. Without it a too-short phase showed only dashes."""
+    from biofeedback.hrv.catalog import metric
+    from biofeedback.sessions.analysis import MIN_BEATS
+    from biofeedback.sessions.compare import PHASE_KEYS
+
+    missing = [k for k in PHASE_KEYS if p.metrics.get(k) is None]
+    if not missing:
+        return None
+    where = f"{p.name} ({p.end_s - p.start_s:.0f} s, {p.n_beats} beats)"
+    if p.n_beats < MIN_BEATS:
+        return f"{where}: too few beats to analyse (needs ≥ {MIN_BEATS})"
+    if not p.reliable:
+        return f"{where}: withheld ({'; '.join(p.reasons) or p.grade or 'unreliable'})"
+    needs: list[str] = []
+    for k in missing:
+        prefix = f"{_SOURCE.get(k, k)}: not computed, needs "
+        for w in p.warnings:
+            if w.startswith(prefix):
+                needs.append(f"{metric(k).short} needs {w[len(prefix) :].split(' (have')[0]}")
+                break
+    if not needs:
+        return None
+    return f"{where}: " + "; ".join(dict.fromkeys(needs))
 
 
 def format_session(c: SessionComparison) -> str:
@@ -47,6 +79,11 @@ def format_session(c: SessionComparison) -> str:
         )
         tag = f"  {p.grade}" if p.grade else ("" if p.reliable else "  unreliable")
         lines.append(row + tag)
+    whys = [w for w in map(why_dashes, c.phases) if w is not None]
+    if whys:
+        lines.append("")
+        lines.append("  Why the dashes:")
+        lines.extend(f"    {w}" for w in whys)
     if c.differences:
         lines.append("")
         lines.append(f"{'difference':<20s}{'metric':<12s}{'estimate':>10s}{'95% CI':>22s}  windows")

@@ -541,3 +541,35 @@ def test_baseline_change_runs_in_time_order_not_argument_order(tmp_path: Path) -
             f"Resting (baseline) RMSSD changed {pct:+.0f} % from session {ids['old']} "
             f"to session {ids['new']}"
         )
+
+
+def test_compare_of_a_too_short_session_says_why_the_cells_are_dashes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from biofeedback.cli import main
+
+    db = tmp_path / "short.db"
+    five = tmp_path / "five.txt"
+    five.write_text("812\n845\n830\n798\n860\n")
+    forty = tmp_path / "forty.txt"  # 40 beats, 32 s: RMSSD yes, SDNN/HF/LF/HF/Stress no
+    rr40 = [round(800 + 30 * math.sin(i / 2)) for i in range(40)]
+    forty.write_text("".join(f"{rr}\n" for rr in rr40))
+    assert main(["import", str(five), "--db", str(db)]) == 0
+    assert main(["import", str(forty), "--db", str(db)]) == 0
+    capsys.readouterr()
+    assert main(["compare", "1", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    # The phase spans the first to the last beat: 845 + 830 + 798 + 860 ms = 3.3 s.
+    assert "whole (3 s, 5 beats): too few beats to analyse (needs ≥ 10)" in out
+    assert main(["compare", "2", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    span = f"whole ({sum(rr40[1:]) / 1000:.0f} s, 40 beats):"
+    line = next(v for v in out.splitlines() if v.strip().startswith(span))
+    for why in (
+        "SDNN ms needs ≥ 60 s of NN data",
+        "HF ms² needs ≥ 60 s of gap-free NN data",
+        "LF/HF needs ≥ 120 s of gap-free NN data",
+        "Stress needs ≥ 120 s of NN data",
+    ):
+        assert why in line, line
+    assert "RMSSD" not in line  # shown, so not explained
