@@ -93,6 +93,7 @@ def _dashboard(args: argparse.Namespace, path: Path) -> int:
         tmp = tempfile.TemporaryDirectory(prefix="biofeedback-demo-")
         db = Path(tmp.name) / "demo.db"
     name = path.stem
+    session_id: int | None = None
     try:
         app, worker = open_dashboard(db, live_recordings={name: path})
         server = Server(app.server, args.host, args.port).start()
@@ -122,12 +123,26 @@ def _dashboard(args: argparse.Namespace, path: Path) -> int:
             serve_until_interrupted(server, on_tick=tick)
         finally:
             print("demo: stopping…", file=sys.stderr)
+            session_id = worker.state(since_seq=1 << 62).session_id
             worker.close()
             server.stop()
     finally:
         if tmp is not None:
             tmp.cleanup()
+    print(_where_it_went(session_id, db, kept=tmp is None), file=sys.stderr)
     return 0
+
+
+def _where_it_went(session_id: int | None, db: Path, *, kept: bool) -> str:
+    """The last line of a demo: where its session was, and how to keep the next one (it
+    used to vanish with its temporary store without a word)."""
+    what = "the demo session" if session_id is None else f"session {session_id}"
+    if kept:
+        return f"demo: {what} is kept in {db} (biofeedback sessions --db {db})"
+    return (
+        f"demo: {what} was in the temporary store {db}, now deleted; to keep it, run "
+        "biofeedback demo --db PATH"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
