@@ -266,6 +266,26 @@ def test_writer_commits_when_the_interval_has_passed(db_target: str) -> None:
     store.close()
 
 
+def test_writer_commits_every_interval_of_stream_time_when_it_falls_behind(
+    tmp_path: Path,
+) -> None:
+    # A starved process (loaded machine, laptop waking up) gets a backlog of items at once:
+    # the clock hardly moves while their stream times run on. Commits must still follow the
+    # stream, or a kill would lose the whole backlog however short the flush interval.
+    path = tmp_path / "s.db"
+    clock = VirtualClock()  # never advanced: all items arrive "at once"
+    store = Store(path, clock=clock)
+    w = store.begin_session(NewSession(source="replay"), clock=clock, flush_interval_s=0.5)
+    other = sqlite3.connect(path)
+    for k in range(1, 31):
+        w.add(_frame(0.1 * k, 60, [1024]))
+        stored = other.execute("SELECT max(t_s) FROM frames").fetchone()[0] or 0.0
+        assert 0.1 * k - stored <= 0.5 + 1e-9, (k, stored)
+    assert w.commits >= 5
+    other.close()
+    store.close()
+
+
 async def test_autoflush_commits_during_a_silent_gap(db_target: str) -> None:
     import asyncio
 

@@ -39,12 +39,12 @@ class SessionWriter:
     """Append a session's data in batches; commit at least every ``flush_interval_s``.
 
     Rows are buffered in memory and written in one short transaction by `flush`, which
-    `flush_if_due` calls when ``flush_interval_s`` of the injected clock has passed since the
-    last commit. Items arrive irregularly (a link gap can last minutes), so a recorder also
-    runs `autoflush` as a task: together they bound the data lost to a ``kill -9`` to
-    ``flush_interval_s`` plus one commit. Each commit stamps the heartbeat used for crash
-    recovery. A commit that finds the database locked for longer than the busy timeout keeps
-    its rows and retries at the next flush.
+    `flush_if_due` calls when ``flush_interval_s`` of the injected clock, or of stream time,
+    has passed since the last commit. Items arrive irregularly (a link gap can last
+    minutes), so a recorder also runs `autoflush` as a task: together they bound the data
+    lost to a ``kill -9`` to ``flush_interval_s`` plus one commit. Each commit stamps the
+    heartbeat used for crash recovery. A commit that finds the database locked for longer
+    than the busy timeout keeps its rows and retries at the next flush.
     """
 
     def __init__(
@@ -182,8 +182,13 @@ class SessionWriter:
     # -- committing ----------------------------------------------------------------------
 
     def flush_if_due(self) -> bool:
-        """Commit if ``flush_interval_s`` has passed since the last commit."""
-        if self._clock.monotonic() - self._last_commit >= self.flush_interval_s:
+        """Commit if ``flush_interval_s`` has passed since the last commit, on the clock or in
+        stream time (a process that fell behind gets its backlog at once: the clock has
+        hardly moved, but a kill would lose all of it)."""
+        if (
+            self._clock.monotonic() - self._last_commit >= self.flush_interval_s
+            or self._last_t_s - self._committed_t_s >= self.flush_interval_s
+        ):
             return self.flush()
         return False
 
