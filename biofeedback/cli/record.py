@@ -142,11 +142,18 @@ def format_frame(item: HrFrame, beats: list[Beat]) -> str:
 
 def format_summary(s: StreamSummary, assembler: BeatAssembler) -> str:
     """The final summary line."""
-    return (
-        f"summary: {s.frames} frames, {s.beats} beats, {s.rejected} rejected packets, "
-        f"{s.gaps} gaps, {s.no_contact_frames} no-contact frames, "
-        f"{s.rr_rejected} malformed RR parts, {assembler.resyncs} resyncs, {s.duration_s:.1f} s"
+    from biofeedback.wording import count
+
+    parts = (
+        count(s.frames, "frame"),
+        count(s.beats, "beat"),
+        count(s.rejected, "rejected packet"),
+        count(s.gaps, "link gap"),
+        count(s.no_contact_frames, "no-contact frame"),
+        count(s.rr_rejected, "malformed RR part"),
+        count(assembler.resyncs, "resync"),
     )
+    return f"summary: {', '.join(parts)}, {s.duration_s:.1f} s"
 
 
 async def stream_to_terminal(

@@ -44,8 +44,11 @@ def test_replay_prints_frames_and_summary(
     assert any("link disconnected link loss" in line for line in out)
     # the frame with a malformed RR part keeps its heart rate
     assert any("HR  72 bpm  RR ms (malformed, dropped)" in line for line in out)
-    assert out[-1].startswith("summary: 7 frames, 7 beats, 1 rejected packets, 1 gaps")
-    assert "1 malformed RR parts" in out[-1]
+    # One plural rule for every count, and the gap named as what it is (a link gap).
+    assert out[-1] == (
+        "summary: 7 frames, 7 beats, 1 rejected packet, 1 link gap, 0 no-contact frames, "
+        "1 malformed RR part, 0 resyncs, 10.0 s"
+    )
 
 
 def test_capture_tee_reproduces_the_raw_traffic(tmp_path: Path) -> None:
