@@ -90,12 +90,16 @@ def run(args: argparse.Namespace) -> int:
         for sid in args.sessions:
             reader.session(sid)  # unknown id → StoreError (UserError) before any work
         written = write_report(reader, args.sessions, args.format, out, paper=args.paper)
-        n_gaps = n_oor = 0
+        n_oor = 0
+        breaks = (0, 0)
         if args.format == "kubios":
-            from biofeedback.reports.kubios import out_of_range_count
+            from biofeedback.reports.kubios import joined_breaks, out_of_range_count
+            from biofeedback.sessions.view import link_gaps
 
-            beats = reader.beats(args.sessions[0])
-            n_gaps = int(beats["segment"].nunique()) - 1
+            sid = args.sessions[0]
+            beats = reader.beats(sid)
+            gaps = link_gaps(reader.link_events(sid), reader.session(sid).duration_s)
+            breaks = joined_breaks(beats, [(g.start_s, g.end_s) for g in gaps])
             n_oor = out_of_range_count(beats)
     for p in written:
         print(f"wrote {p} ({p.stat().st_size:,} bytes)")
@@ -105,10 +109,14 @@ def run(args: argparse.Namespace) -> int:
             "are left out of the Kubios file",
             file=sys.stderr,
         )
-    if n_gaps > 0:
+    if sum(breaks) > 0:
+        from biofeedback.wording import count
+
         print(
-            f"warning: {n_gaps} gap(s) in session {args.sessions[0]} are joined in the Kubios "
-            "file (the format has no time column)",
+            f"warning: the Kubios file joins {count(sum(breaks), 'break')} in session "
+            f"{args.sessions[0]}'s beats ({count(breaks[0], 'link gap')}, "
+            f"{count(breaks[1], 'other break')}: lost contact or a dropped RR); the format has "
+            "no time column",
             file=sys.stderr,
         )
     return 0

@@ -37,6 +37,7 @@ from biofeedback.reports.markup import Html as _Html
 from biofeedback.reports.markup import PrintFigure, PrintPage
 from biofeedback.reports.markup import esc as _e
 from biofeedback.reports.model import CAVEAT, TABLE_METRICS, ReportBundle, SessionReport
+from biofeedback.wording import count
 
 __all__ = [
     "PAPER_SIZES",
@@ -154,8 +155,9 @@ def _quality(rep: SessionReport) -> _Html:
     )
     return _Html(
         f"{state}; {info.n_beats} beats, artefacts {a.count} ({a.rate * 100:.1f} %: {_e(types)}), "
-        f"irregular successive RR {a.irregular_rate * 100:.1f} %, {len(rep.gaps)} link gap(s) "
-        f"({gap_s:.0f} s), {info.n_rejected} rejected packet(s)"
+        f"irregular successive RR {a.irregular_rate * 100:.1f} %, "
+        f"{count(len(rep.gaps), 'link gap')} ({gap_s:.0f} s), "
+        f"{count(info.n_rejected, 'rejected packet')}"
     )
 
 

@@ -24,6 +24,7 @@ CLI prints that as a warning; choose a gap-free span (or a phase) in Kubios if i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "format_rr_ms",
+    "joined_breaks",
     "kubios_text",
     "kubios_text_from_beats",
     "out_of_range_count",
@@ -101,3 +103,18 @@ def write_kubios(bundle: ReportBundle, path: Path) -> list[Path]:
         raise UserError(f"session {rep.info.id}: no beats to export")
     text, _ = kubios_text(rep)
     return [write_atomic(path, text, encoding="ascii")]
+
+
+def joined_breaks(beats: pd.DataFrame, gaps: Sequence[tuple[float, float]]) -> tuple[int, int]:
+    """Breaks of the beat series that a Kubios file joins: ``(at a link gap, other)``.
+
+    Every segment change is joined (the format has no time column). A break whose two beats
+    straddle a link gap ``(start_s, end_s)`` is that gap; any other break is lost skin
+    contact, a dropped or malformed RR part, or a clock resync (no link gap: the outputs that
+    count link gaps must not count it as one).
+    """
+    t = beats["t_s"].to_numpy(dtype=np.float64)
+    seg = beats["segment"].to_numpy()
+    at = np.flatnonzero(np.diff(seg) != 0) + 1
+    at_gap = sum(any(g0 <= t[i] and g1 >= t[i - 1] for g0, g1 in gaps) for i in at.tolist())
+    return at_gap, int(at.size) - at_gap
