@@ -8,6 +8,7 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from biofeedback.plots import session as plots
 from biofeedback.plots.style import DASH_STYLE
+from biofeedback.wording import count
 from dashboards.data import TABLE_METRICS, DashboardData, friendly
 from dashboards.model import PhaseMetrics
 from dashboards.pages.summary import session_card
@@ -88,7 +89,7 @@ def layout(data: DashboardData, session_id: int) -> Any:
             html.H2(f"#{r.id} {r.name}", id="session-title"),
             html.Div(
                 f"{r.started_at.replace('T', ' ')} · {r.protocol} · {fmt_duration(r.duration_s)}"
-                f" · {r.n_beats:,} beats · {n_art} artefact(s) flagged · {r.status}"
+                f" · {r.n_beats:,} beats · {count(n_art, 'artefact')} flagged · {r.status}"
                 + (f" · tags: {', '.join(r.tags)}" if r.tags else ""),
                 className="bf-muted",
             ),
@@ -168,7 +169,7 @@ def layout(data: DashboardData, session_id: int) -> Any:
             html.Div([html.H3("Per-phase metrics"), phase_table(pms)], className="bf-card"),
             html.Details(
                 [
-                    html.Summary(f"{len(warn_items)} warning(s)"),
+                    html.Summary(count(len(warn_items), "warning")),
                     html.Ul([html.Li(w) for w in warn_items]),
                 ],
                 className="bf-card",

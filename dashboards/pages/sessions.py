@@ -6,6 +6,7 @@ from typing import Any
 
 from dash import ALL, Dash, Input, Output, State, dcc, html, no_update
 
+from biofeedback.wording import count
 from dashboards.data import DashboardData, friendly
 from dashboards.model import SessionRow
 from dashboards.ui import alert, fmt_duration, make_search, query, table
@@ -204,7 +205,7 @@ def apply_action(
                 return alert("Type the new name first.", "info"), no_update
             for sid in picked:
                 data.rename(sid, t)
-            msg = f"Renamed {len(picked)} session(s) to “{t}”."
+            msg = f"Renamed {count(len(picked), 'session')} to “{t}”."
         elif action in ("tag-add", "tag-remove"):
             if not t:
                 return alert("Type the tag first.", "info"), no_update
@@ -214,11 +215,11 @@ def apply_action(
                 else:
                     data.tag(sid, remove=[t])
             verb = "Tagged" if action == "tag-add" else "Removed the tag from"
-            msg = f"{verb} {len(picked)} session(s): {t}."
+            msg = f"{verb} {count(len(picked), 'session')}: {t}."
         elif action == "delete":
             for sid in picked:
                 data.delete(sid)
-            msg = f"Deleted {len(picked)} session(s)."
+            msg = f"Deleted {count(len(picked), 'session')}."
         else:
             return no_update, no_update
     except Exception as exc:  # store locked, session being recorded, ...

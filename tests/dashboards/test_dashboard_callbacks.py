@@ -107,11 +107,13 @@ def test_rename_tag_and_delete_change_the_store(tmp_path: Path) -> None:
     d = DashboardData(r)
     msg, _ = sessions_page.apply_action(d, "rename", [1], "morning", "")
     assert r.session(1).title == "morning"
-    sessions_page.apply_action(d, "tag-add", [1, 2], "calm", "")
+    assert "Renamed 1 session to “morning”." in text_in(msg)  # one plural rule
+    msg, _ = sessions_page.apply_action(d, "tag-add", [1, 2], "calm", "")
     assert "calm" in r.session(2).tags
+    assert "Tagged 2 sessions: calm." in text_in(msg)
     msg, table = sessions_page.apply_action(d, "delete", [2], None, "")
     assert [i.id for i in r.list_sessions()] == [1]
-    assert "Deleted 1" in text_in(msg)
+    assert "Deleted 1 session." in text_in(msg)
     msg, table = sessions_page.apply_action(d, "rename", [], "x", "")
     assert table is no_update and "Select" in text_in(msg)
     r.close()
