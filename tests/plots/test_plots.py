@@ -12,7 +12,6 @@ from biofeedback.plots import common, session
 from biofeedback.plots.compare import comparison_figure, difference_figure
 from biofeedback.plots.style import DASH_STYLE
 from biofeedback.plots.trends import practice_figure, trends_figure
-from dashboards import figures
 from dashboards.model import (
     Comparison,
     Difference,
@@ -106,12 +105,6 @@ def test_psd_fills_each_band_within_its_limits() -> None:
     assert min(bands["LF"].x) >= lo and max(bands["LF"].x) <= hi
     assert bands["LF"].name == "LF 420 ms²"
     assert max(fig.data[-1].x) <= 0.5
-
-
-def test_extend_payload_appends_to_trace_zero_with_a_cap() -> None:
-    data, traces, cap = figures.extend_payload([1.0, 2.0], [800.0, 810.0], 300)
-    assert data == {"x": [[1.0, 2.0]], "y": [[800.0, 810.0]]}
-    assert traces == [0] and cap == 300
 
 
 def _cmp(n_sessions: int) -> Comparison:
