@@ -99,6 +99,17 @@ class RejectedPacket:
     raw: bytes
     reason: str
 
+    @property
+    def shown(self) -> str:
+        """The packet for people: ``0x`` + hex (so it cannot read as a number or an id), or
+        ``(empty)``."""
+        return packet_text(self.raw)
+
+
+def packet_text(raw: bytes) -> str:
+    """Packet bytes for a log or terminal line: ``0x1640ffff``, or ``(empty)``."""
+    return "0x" + raw.hex() if raw else "(empty)"
+
 
 class LinkState(StrEnum):
     """What happened to the link. Every gap in the data has a ``DISCONNECTED`` before it."""

@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from devices.heart_rate import MalformedPacketError, MalformedRRError, parse_measurement
-from devices.records import DeviceInfo, HrFrame, LinkEvent, LinkState, RejectedPacket, StreamItem
+from devices.records import (
+    DeviceInfo,
+    HrFrame,
+    LinkEvent,
+    LinkState,
+    RejectedPacket,
+    StreamItem,
+    packet_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +84,7 @@ class FrameDecoder:
         key = reason.split(":")[0]
         level = logging.DEBUG if key in self._warned else logging.WARNING
         self._warned.add(key)
-        log.log(level, fmt, data.hex(), t_s, reason)
+        log.log(level, fmt, packet_text(data), t_s, reason)
 
     def link(self, event: LinkEvent) -> LinkEvent:
         """Count a link event (each ``DISCONNECTED`` is a gap) and pass it on."""

@@ -156,6 +156,26 @@ def format_summary(s: StreamSummary, assembler: BeatAssembler) -> str:
     return f"summary: {', '.join(parts)}, {s.duration_s:.1f} s"
 
 
+def format_rejected(item: RejectedPacket) -> str:
+    """The terminal line of a rejected packet (hex as ``0x…``, an empty one as ``(empty)``)."""
+    return f"t={item.t_s:8.2f}s  rejected packet {item.shown}: {item.reason}"
+
+
+@contextlib.contextmanager
+def _terminal_shows_rejects(quiet: bool) -> Iterator[None]:
+    """While every rejected packet gets its own terminal line, the decoder's warning about
+    it (logged once per kind, on stderr) would print it a second time: hold it back. With
+    ``--quiet`` the warning is the only trace, so it stays."""
+    stream_log = logging.getLogger("devices.stream")
+    old = stream_log.level
+    if not quiet and stream_log.getEffectiveLevel() > logging.DEBUG:
+        stream_log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        stream_log.setLevel(old)
+
+
 async def stream_to_terminal(
     source: HeartRateSource,
     *,
@@ -178,7 +198,7 @@ async def stream_to_terminal(
     )
     stop = _stop_on_sigint(source) if interactive else contextlib.nullcontext()
     try:
-        with stop:
+        with stop, _terminal_shows_rejects(quiet):
             await _print_stream(source, assembler, out=out, quiet=quiet, tee=tee)
     finally:
         if tee is not None:
@@ -244,7 +264,7 @@ async def _print_stream(
         if isinstance(item, HrFrame):
             print(format_frame(item, beats), file=out)
         elif isinstance(item, RejectedPacket):
-            print(f"t={item.t_s:8.2f}s  rejected packet {item.raw.hex()}: {item.reason}", file=out)
+            print(format_rejected(item), file=out)
         elif isinstance(item, LinkEvent) and item.state is not LinkState.END:
             print(f"t={item.t_s:8.2f}s  link {item.state.value} {item.detail}".rstrip(), file=out)
 
@@ -296,7 +316,7 @@ class TerminalDisplay:
                 print(self.status_line(u), file=out)
         elif u.event is LiveEvent.REJECTED and isinstance(u.item, RejectedPacket):
             item = u.item
-            print(f"t={item.t_s:8.2f}s  rejected packet {item.raw.hex()}: {item.reason}", file=out)
+            print(format_rejected(item), file=out)
         elif u.event is LiveEvent.LINK and u.link is not None and u.link.state is not LinkState.END:
             ev = u.link
             print(f"t={ev.t_s:8.2f}s  link {ev.state.value} {ev.detail}".rstrip(), file=out)
@@ -393,7 +413,8 @@ async def record_session(
         file=out,
     )
     try:
-        result = await recording.run(analyse=analyse)
+        with _terminal_shows_rejects(quiet):
+            result = await recording.run(analyse=analyse)
     finally:
         if listening:
             loop.remove_reader(sys.stdin.fileno())
