@@ -147,7 +147,7 @@ class Server:
         finally:
             sock.close()  # werkzeug works on its own duplicate of the descriptor
         self.host = host
-        self.port: int = self._srv.server_port
+        self.port: int = self._srv.socket.getsockname()[1]
         self.guard.port = self.port  # --port 0: the port the system chose
         self._thread = threading.Thread(target=self._srv.serve_forever, daemon=True)
 
