@@ -50,11 +50,14 @@ def _capture(path: Path, names: tuple[str, ...], device: str) -> Path:
     return path
 
 
-def hostile_store(tmp: Path, names: tuple[str, ...], text: str | None) -> Path:
-    """Two imported sessions; titles, tags and notes are ``text`` (or plain words)."""
+def hostile_store(
+    tmp: Path, names: tuple[str, ...], text: str | None, device: str | None = None
+) -> Path:
+    """Two imported sessions; titles, tags and notes are ``text`` (or plain words), the
+    device name ``device`` (default: ``text``)."""
     db = tmp / "s.db"
     for i in (1, 2):
-        cap = _capture(tmp / f"c{i}.jsonl", names, text or "Polar H10")
+        cap = _capture(tmp / f"c{i}.jsonl", names, device or text or "Polar H10")
         title = text or f"session {i}"
         tags = ["--tag", text or "plain", "--tag", "=1+2"]
         assert main(["import", str(cap), "--db", str(db), "--title", title, *tags]) == 0
