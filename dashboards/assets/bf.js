@@ -63,7 +63,26 @@
     if (el.getAttribute("aria-pressed") !== p) { el.setAttribute("aria-pressed", p); }
     if (el.textContent !== text) { el.textContent = text; }
   }
+  /* phone cards: label every table cell with its column's header (see style.css) */
+  function labelCells() {
+    var tables = document.querySelectorAll("table.bf-table");
+    for (var i = 0; i < tables.length; i++) {
+      var heads = tables[i].querySelectorAll("thead th");
+      if (!heads.length) { continue; }
+      var rows = tables[i].querySelectorAll("tbody tr");
+      for (var r = 0; r < rows.length; r++) {
+        var cells = rows[r].children;
+        for (var c = 0; c < cells.length && c < heads.length; c++) {
+          var label = heads[c].textContent;
+          if (cells[c].getAttribute("data-label") !== label) {
+            cells[c].setAttribute("data-label", label);
+          }
+        }
+      }
+    }
+  }
   function sync() {
+    labelCells();
     var t = document.getElementById("theme-toggle");
     if (t) {
       var dark = effectiveTheme() === "dark";

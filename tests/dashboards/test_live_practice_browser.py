@@ -191,6 +191,16 @@ def test_practice_mode_on_a_phone_in_the_dark(
             assert bg == "rgb(250, 250, 250)", bg
             assert page.evaluate("localStorage.getItem('bf-sound')") == "1"
             page.screenshot(path=str(shots / "phone-light-ended.png"), full_page=True)
+            # Compare on the phone: each phase a card, every value labelled and on screen
+            page.click("#live-compare-link")
+            expect(page.locator("#phase-table-1")).to_be_visible()
+            expect(page.locator("#phase-table-1 thead")).to_be_hidden()
+            cell = page.locator("#phase-table-1 tbody tr").first.locator("td").last
+            expect(cell).to_have_attribute("data-label", re.compile(r"\S"))
+            for td in page.locator("#phase-table-1 tbody tr").first.locator("td").all():
+                box = td.bounding_box()
+                assert box is not None and box["x"] + box["width"] <= PHONE["width"] + 0.5
+            page.screenshot(path=str(shots / "phone-compare-cards.png"), full_page=True)
             browser.close()
     finally:
         worker.close()
