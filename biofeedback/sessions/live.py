@@ -146,6 +146,14 @@ class LiveWorker:
             asyncio.set_event_loop(loop)
             loop.call_soon(ready.set)
             loop.run_forever()
+            # Tasks still pending (a replay clock's driver, a scan) are cancelled and awaited
+            # here: closed with the loop they would be "destroyed but pending" at some later
+            # garbage collection, in whatever code happens to run then.
+            pending = asyncio.all_tasks(loop)
+            for t in pending:
+                t.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.close()
 
         self._thread = threading.Thread(target=main, name="biofeedback-live", daemon=True)

@@ -146,3 +146,20 @@ def test_live_values_are_the_recorders_own_per_beat_snapshots(tmp_path: Path) ->
         assert [b.rmssd60_ms for b in ring] == [s.window(60.0).rmssd_ms for s in tail]
     finally:
         w.close()
+
+
+def test_close_leaves_no_pending_task_behind(tmp_path: Path) -> None:
+    # A replay at speed 0 runs on a virtual clock whose driver task lives on the worker's
+    # loop; closing must cancel it, not leave it to be "destroyed but pending" at a later
+    # garbage collection (which logged an asyncio error inside an unrelated test).
+    import asyncio
+    import gc
+
+    w = LiveWorker(tmp_path / "s.db", recordings={"scb": BUNDLED})
+    w.start("replay:scb", PROTOCOL, speed=0)
+    w.wait(30)
+    loop = w._loop
+    w.close()
+    assert loop is not None and loop.is_closed()
+    gc.collect()
+    assert not [t for t in asyncio.all_tasks(loop) if not t.done()]
