@@ -229,16 +229,25 @@ def _expected_beats(capture: Path) -> list[Beat]:
 
 
 def _check_capture(path: Path, stored_frame_t_s: set[float]) -> None:
-    """The capture is valid up to its last complete line and holds every stored frame."""
+    """The capture reads as the kill left it (the reader accepts a cut-short last line), is
+    exactly its complete lines, and holds every stored frame."""
     if not path.exists():
         assert not stored_frame_t_s  # opened at the first event, before any frame
         return
+    cap = read_capture(path)
     data = path.read_bytes()
     complete = data[: data.rfind(b"\n") + 1]
-    if complete != data:  # a line cut by the kill: the complete lines must still read
-        path = path.with_suffix(".complete.jsonl")
-        path.write_bytes(complete)
-    cap = read_capture(path)
+    if complete != data:  # a line cut by the kill: nothing of it is read, nothing else lost
+        whole = path.with_suffix(".complete.jsonl")
+        whole.write_bytes(complete)
+        assert read_capture(whole).events == cap.events
+    elif cap.events:
+        # A kill cannot cut a line (each is one write), a full disk can: cut the last line in
+        # half; the reader must keep every line before it.
+        cut = path.with_suffix(".cut.jsonl")
+        last = data.rfind(b"\n", 0, len(data) - 1) + 1
+        cut.write_bytes(data[: last + (len(data) - last) // 2])
+        assert read_capture(cut).events == cap.events[:-1]
     notified = {round(e.t_s, 2) for e in cap.events if e.kind == "notify"}
     assert stored_frame_t_s <= notified
 
