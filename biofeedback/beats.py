@@ -38,6 +38,11 @@ TICKS_PER_S = 1024.0
 RR_MIN_MS = 200.0
 RR_MAX_MS = 3000.0
 
+#: Most beats in one reading, for every reader and the engine (about 3 weeks at 70 bpm; the
+#: engine's full set needs ~0.5 KB per beat, so this stays below 1 GiB). Larger input is
+#: refused in one line before it is parsed or analysed.
+MAX_BEATS = 2_000_000
+
 
 def rr_out_of_range(rr_ms: float) -> bool:
     """True when one RR (ms) is not a plausible human interval (or not a finite number)."""

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from biofeedback.beats import RR_MAX_MS, RR_MIN_MS
+from biofeedback.beats import MAX_BEATS, RR_MAX_MS, RR_MIN_MS
 from biofeedback.files.model import ImportedRR, fail
 from biofeedback.hrv._types import FloatArray
 
@@ -35,9 +35,6 @@ from biofeedback.hrv._types import FloatArray
 FATAL_MAX_MS = 60_000.0
 #: Longest recording accepted, s (31 days: beyond the 14-day patch Holters on sale).
 MAX_RECORDING_S = 31 * 86_400.0
-#: Most beats in one reading (about 9 days at 75 bpm); a larger file is refused before
-#: it is parsed, so memory stays bounded (a 10 M-line file is refused in one line).
-MAX_BEATS = 1_000_000
 #: Largest text file read (RR text, CSV, app exports, ECG CSV), bytes.
 MAX_TEXT_BYTES = 64 * 1024 * 1024
 #: Largest binary file read (EDF, WFDB signal), bytes.

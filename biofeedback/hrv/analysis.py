@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from biofeedback.beats import MAX_BEATS
 from biofeedback.hrv import artifacts as art
 from biofeedback.hrv._types import FloatArray, IntArray
 from biofeedback.hrv.correction import correct_artifacts
@@ -60,8 +61,6 @@ from biofeedback.hrv.quality import (
     grade_quality,
 )
 
-#: Largest record analysed (≈ 3 weeks at 70 bpm; ~0.5 KB per beat, so it stays below 1 GiB).
-MAX_BEATS = 2_000_000
 #: Withhold above this fraction of beats corrected (the quality grades' poor/withheld edge).
 ARTIFACT_RATE_LIMIT = POOR_MAX
 __all__ = [
