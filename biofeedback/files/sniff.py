@@ -32,8 +32,10 @@ def _head(path: Path, n: int = 5) -> list[str]:
         raise fail(path, f"cannot read ({exc.strerror})") from None
     text = raw.decode("utf-8-sig", errors="replace")
     lines = text.splitlines()
-    if len(raw) == HEAD_BYTES and lines:
-        lines = lines[:-1]  # the last line may be cut by the read
+    if len(raw) == HEAD_BYTES and len(lines) > 1:
+        # The last line may be cut by the read; a lone cut line is kept, since a capture's
+        # one-line JSON header can be longer than the read and still names its format first.
+        lines = lines[:-1]
     return [ln.strip() for ln in lines if ln.strip()][:n]
 
 

@@ -218,3 +218,19 @@ def test_kubios_row_with_a_non_numeric_rr_is_an_error_not_dropped(tmp_path: Path
                  "  ,  Time, RR interval,\n  ,  (s), (s),\n" + "\n".join(rows) + "\n")  # fmt: skip
     with pytest.raises(UserError, match=r"k\.txt:9: Kubios RR row: not a number"):
         read_with_meta(f)
+
+
+def test_capture_with_a_header_longer_than_the_sniff_read_is_a_capture(tmp_path: Path) -> None:
+    # Found by the injection tier: a 10 kB device name made the one-line JSON header longer
+    # than the format sniffer's read, and the file was taken for RR text.
+    from biofeedback.files.sniff import HEAD_BYTES, detect_format
+
+    lines = (RECORDINGS / "resting-clean.jsonl").read_text(encoding="utf-8").splitlines()
+    header = json.loads(lines[0])
+    header["device"]["name"] = "Polar H10 " + "\u05e9" * 10_000
+    path = tmp_path / "long-header.jsonl"
+    path.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n", encoding="utf-8")
+    assert len(path.read_text(encoding="utf-8").splitlines()[0].encode()) > HEAD_BYTES
+    assert detect_format(path) == "capture"
+    (reading,) = read_readings(path)
+    assert len(reading.series.rr_ms) > 100
