@@ -135,24 +135,14 @@ async def test_strap_capture_header_has_the_device_info_read_after_connecting(
     import io
 
     from biofeedback.cli.record import stream_to_terminal
-    from devices.ble import BleHeartRateSource
     from devices.clock import VirtualClock
-    from devices.replay_backend import ReplayBleakClient, ReplayBleakScanner, ReplayPeer
-    from devices.supervisor import SupervisorConfig
+    from tests.support.replay_strap import replay_strap_source
 
     path = REPO / "recordings" / "resting-clean.jsonl"
     if not path.is_file():
         pytest.skip("bundled recording not generated yet")
     clock = VirtualClock()
-    peer = ReplayPeer(path, clock=clock)
-    src = BleHeartRateSource(
-        peer.name,
-        clock=clock,
-        backend=ReplayBleakClient,
-        scanner_backend=ReplayBleakScanner,
-        scanner_kwargs={"peers": [peer]},
-        config=SupervisorConfig(deadline_s=3.0, silence_s=2.0),
-    )
+    src = replay_strap_source(path, clock)
     out = tmp_path / "strap.jsonl"
     await stream_to_terminal(src, out=io.StringIO(), quiet=True, capture_path=out)
     want = read_capture(path).header.device

@@ -173,21 +173,11 @@ async def _record_through_ble_backend(capture: Path, db: Path) -> int:
     from biofeedback.sessions.protocols import parse_protocol
     from biofeedback.sessions.recorder import SessionRecorder
     from biofeedback.sessions.store import NewSession, Store
-    from devices.ble import BleHeartRateSource
     from devices.clock import VirtualClock
-    from devices.replay_backend import ReplayBleakClient, ReplayBleakScanner, ReplayPeer
-    from devices.supervisor import SupervisorConfig
+    from tests.support.replay_strap import replay_strap_source
 
     clock = VirtualClock()
-    peer = ReplayPeer(capture, clock=clock)
-    src = BleHeartRateSource(
-        peer.name,
-        clock=clock,
-        backend=ReplayBleakClient,
-        scanner_backend=ReplayBleakScanner,
-        scanner_kwargs={"peers": [peer]},
-        config=SupervisorConfig(deadline_s=3.0, silence_s=2.0),
-    )
+    src = replay_strap_source(capture, clock)
     protocol = parse_protocol(
         {"name": "fuzz", "phases": [{"name": "b", "kind": "baseline", "duration_s": _PROTOCOL_S}]},
         "test",
